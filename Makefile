@@ -1,0 +1,33 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   runs the main job on the embedded default (synthetic scenes)
+#   make test   runs the test suite
+# Both create .venv on first use. TORCH overrides the torch pin (CUDA builds come from PyPI by default).
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install lock clean-venv
+
+demo: $(STAMP)
+	$(VENV)/bin/amodal-run experiment=quickstart
+
+test: $(STAMP)
+	$(VENV)/bin/pytest -n 2
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q $(TORCH)
+	# sam2 compiles an optional CUDA extension unless told not to; it builds against the torch above.
+	SAM2_BUILD_CUDA=0 $(PY) -m pip install -q --no-build-isolation -c constraints.txt sam2
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+clean-venv:
+	rm -rf $(VENV)
+
+lock: $(STAMP)
+	{ echo "# Versions CI and the Makefile install (tested together); regenerate with: make lock"; \
+	  $(PY) -m pip freeze --exclude-editable | grep -viE '^(torch|torchvision|triton|nvidia-|cuda-|amodal)'; } > constraints.txt

@@ -1,0 +1,49 @@
+"""Where the Hydra configs live, the resolvers they use, and building components from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from amodal.errors import AmodalError, ConfigError
+
+
+def config_dir() -> Path:
+    """``conf/`` of the repository (editable install) or ``amodal/conf`` of an installed wheel."""
+    packaged = Path(__file__).parent / "conf"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "conf"
+
+
+def auto_device(request: str = "auto") -> str:
+    """``auto`` is ``cuda`` when a GPU is visible, else ``cpu``; anything else is taken as given."""
+    if request in ("", "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return request
+
+
+def register_resolvers() -> None:
+    if not OmegaConf.has_resolver("device"):
+        OmegaConf.register_new_resolver("device", auto_device)
+
+
+def build(node: DictConfig, what: str):
+    """``instantiate`` with our one-line errors: an ``AmodalError`` raised while building stays itself
+    instead of disappearing inside Hydra's ``InstantiationException``."""
+    try:
+        return instantiate(node)
+    except InstantiationException as err:
+        cause = err
+        while cause is not None and not isinstance(cause, AmodalError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:
+            raise cause from None
+        raise ConfigError(f"cannot build {what} from its config: {err}".splitlines()[0]) from err
+
+
+register_resolvers()

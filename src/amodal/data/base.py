@@ -1,0 +1,96 @@
+"""Datasets yield one object at a time; opening one is cheap and loading is lazy.
+
+A dataset lists its objects as ``ObjectKey``s (ids only) and loads one ``Sample`` on demand, so a
+run can skip finished objects, take a shard, or stop at ``limit`` without decoding anything it
+does not evaluate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from amodal.errors import ConfigError
+from amodal.sample import ObjectKey, Sample
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count``: the objects whose id hashes to ``index`` modulo ``count``."""
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or not 0 <= self.index < self.count:
+            raise ConfigError(
+                f"shard.index={self.index} shard.count={self.count}: need count ≥ 1 and 0 ≤ index < count"
+            )
+
+    def holds(self, key: ObjectKey) -> bool:
+        if self.count == 1:
+            return True
+        digest = hashlib.sha1(f"{key.image_id}\0{key.object_id}".encode()).digest()
+        return int.from_bytes(digest[:8], "little") % self.count == self.index
+
+
+class ObjectDataset:
+    """Base class: subclasses list their objects (``_list_objects``) and load one (``load``)."""
+
+    name = "dataset"
+
+    def __init__(self, limit: int | None = None) -> None:
+        if limit is not None and limit < 0:
+            raise ConfigError(f"dataset.limit={limit}: use a positive number of objects, or null for all")
+        self.limit = limit
+        self._keys: list[ObjectKey] | None = None
+
+    def _list_objects(self) -> list[ObjectKey]:
+        raise NotImplementedError
+
+    def load(self, key: ObjectKey) -> Sample:
+        raise NotImplementedError
+
+    def keys(self, shard: Shard | None = None) -> list[ObjectKey]:
+        """The first ``limit`` objects in dataset order, then those of ``shard``."""
+        if self._keys is None:
+            keys = self._list_objects()
+            self._keys = keys if self.limit is None else keys[: self.limit]
+        if shard is None:
+            return list(self._keys)
+        return [key for key in self._keys if shard.holds(key)]
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def __iter__(self):
+        for key in self.keys():
+            yield self.load(key)
+
+
+class LRUCache(Generic[T]):
+    """A few most recent per-image values (decoded images, depth maps): objects come grouped by image."""
+
+    def __init__(self, size: int = 2) -> None:
+        self.size = size
+        self._items: OrderedDict[str, T] = OrderedDict()
+
+    def get(self, name: str, make: Callable[[], T]) -> T:
+        if name in self._items:
+            self._items.move_to_end(name)
+            return self._items[name]
+        value = make()
+        self._items[name] = value
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
+
+
+def others_of(masks: Sequence, index: int) -> tuple:
+    """The visible masks of every object of an image but one."""
+    return tuple(m for i, m in enumerate(masks) if i != index)

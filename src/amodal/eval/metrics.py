@@ -1,0 +1,93 @@
+"""The evaluation protocol: per-object IoU, then mIoU overall and in cumulative occlusion buckets.
+
+mIoU is the mean of per-object IoUs (pix2gestalt's protocol); the pixel-aggregated IoU
+(Σ intersection / Σ union, as deocclusion and AmodalWild report) is given beside it. Buckets are
+cumulative: "≤30%" holds every object whose occlusion rate is at most 0.30. Whether unoccluded objects
+(rate 0) count is a switch, ``eval.include_unoccluded``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+BUCKETS = (0.5, 0.4, 0.3, 0.2, 0.1, 0.05)
+TOLERANCE = 1e-9
+
+
+def mask_overlap(prediction: np.ndarray, truth: np.ndarray) -> tuple[int, int]:
+    """(|P ∩ A|, |P ∪ A|) in pixels."""
+    return int(np.logical_and(prediction, truth).sum()), int(np.logical_or(prediction, truth).sum())
+
+
+def iou(prediction: np.ndarray, truth: np.ndarray) -> float:
+    """|P ∩ A| / |P ∪ A|; two empty masks agree perfectly."""
+    intersection, union = mask_overlap(prediction, truth)
+    return 1.0 if union == 0 else intersection / union
+
+
+def bucket_label(max_rate: float) -> str:
+    return f"≤{round(max_rate * 100):d}%"
+
+
+def bucket_key(max_rate: float) -> str:
+    return f"le{round(max_rate * 100):02d}"
+
+
+def _scores(rows: Sequence[dict]) -> dict:
+    if not rows:
+        return {"miou": None, "pixel_iou": None, "n": 0}
+    intersection = sum(r["intersection"] for r in rows)
+    union = sum(r["union"] for r in rows)
+    return {
+        "miou": float(np.mean([r["iou"] for r in rows])),
+        "pixel_iou": intersection / union if union else 1.0,
+        "n": len(rows),
+    }
+
+
+def summarize(
+    rows: Iterable[dict], buckets: Sequence[float] = BUCKETS, include_unoccluded: bool = False
+) -> dict:
+    """metrics.json from the rows of results.jsonl (skipped and unscored rows are counted, not scored)."""
+    rows = list(rows)
+    skipped = Counter(r["skipped"] for r in rows if r.get("skipped"))
+    predicted = [r for r in rows if not r.get("skipped")]
+    scored = [r for r in predicted if r.get("iou") is not None]
+    unoccluded = [r for r in scored if r["occlusion_rate"] <= TOLERANCE]
+    counted = scored if include_unoccluded else [r for r in scored if r["occlusion_rate"] > TOLERANCE]
+    bucket_rows = []
+    for max_rate in buckets:
+        members = [r for r in counted if r["occlusion_rate"] <= max_rate + TOLERANCE]
+        bucket_rows.append({"max_occlusion": max_rate, "label": bucket_label(max_rate), **_scores(members)})
+    seconds = [r["seconds"] for r in predicted if r.get("seconds") is not None]
+    memory = [r["peak_memory_mb"] for r in predicted if r.get("peak_memory_mb") is not None]
+    return {
+        **_scores(counted),
+        "buckets": bucket_rows,
+        "include_unoccluded": include_unoccluded,
+        "counts": {
+            "objects": len(rows),
+            "predicted": len(predicted),
+            "scored": len(scored),
+            "unoccluded": len(unoccluded),
+            "without_ground_truth": len(predicted) - len(scored),
+            "skipped": dict(sorted(skipped.items())),
+        },
+        "seconds_per_object": float(np.mean(seconds)) if seconds else None,
+        "seconds_total": float(np.sum(seconds)) if seconds else 0.0,
+        "peak_memory_mb": float(max(memory)) if memory else None,
+    }
+
+
+def flat_metrics(metrics: dict) -> dict[str, float]:
+    """metrics.json as flat scalars (``miou``, ``miou/le50``, ...), for W&B and tables."""
+    flat = {k: metrics[k] for k in ("miou", "pixel_iou", "n", "seconds_per_object", "peak_memory_mb")}
+    for bucket in metrics["buckets"]:
+        key = bucket_key(bucket["max_occlusion"])
+        flat[f"miou/{key}"] = bucket["miou"]
+        flat[f"pixel_iou/{key}"] = bucket["pixel_iou"]
+        flat[f"n/{key}"] = bucket["n"]
+    return {k: v for k, v in flat.items() if v is not None}

@@ -1,0 +1,27 @@
+import json
+
+import pytest
+
+from amodal.eval.results import ResultsLog, read_rows
+
+
+def test_rows_survive_reopening_and_a_torn_last_line_is_dropped(tmp_path):
+    path = tmp_path / "results.jsonl"
+    with ResultsLog(path) as log:
+        log.append({"image_id": "a", "object_id": "1", "iou": 0.5})
+        log.append({"image_id": "a", "object_id": "2", "iou": 0.7})
+    with path.open("a") as handle:  # what kill -9 in the middle of a write leaves
+        handle.write('{"image_id": "a", "object_id": "3", "io')
+    with ResultsLog(path) as log:
+        assert ("a", "1") in log and ("a", "2") in log and ("a", "3") not in log
+        log.append({"image_id": "a", "object_id": "3", "iou": 0.9})
+    rows = read_rows(path)
+    assert [r["object_id"] for r in rows] == ["1", "2", "3"]
+    assert all(json.loads(line) for line in path.read_text().splitlines())
+
+
+def test_an_object_is_never_written_twice(tmp_path):
+    with ResultsLog(tmp_path / "results.jsonl") as log:
+        log.append({"image_id": "a", "object_id": "1"})
+        with pytest.raises(ValueError):
+            log.append({"image_id": "a", "object_id": "1"})

@@ -1,0 +1,51 @@
+import numpy as np
+
+from amodal.data.synthetic import SyntheticDataset, render_scene
+
+
+def test_scenes_are_a_pure_function_of_seed_and_index():
+    a = render_scene(seed=1, index=4, size=128)
+    b = render_scene(seed=1, index=4, size=128)
+    c = render_scene(seed=2, index=4, size=128)
+    assert np.array_equal(a.image, b.image)
+    assert all(np.array_equal(x, y) for x, y in zip(a.amodal, b.amodal))
+    assert not np.array_equal(a.image, c.image)
+
+
+def test_later_shapes_occlude_earlier_ones_exactly():
+    scene = render_scene(seed=0, index=0, size=256)
+    for i, amodal in enumerate(scene.amodal):
+        in_front = np.zeros_like(amodal)
+        for later in scene.amodal[i + 1 :]:
+            in_front |= later
+        assert np.array_equal(scene.visible[i], amodal & ~in_front)
+        # the image shows the object's own pixels where it is visible, and its rendering agrees there
+        rendering = scene.unoccluded[i]
+        assert np.array_equal(scene.image[scene.visible[i]], rendering[scene.visible[i]])
+        assert np.array_equal(rendering.max(axis=2) > 0, amodal)
+
+
+def test_listing_objects_renders_nothing_and_matches_what_loads():
+    dataset = SyntheticDataset(n_images=3, seed=5, size=128)
+    keys = dataset.keys()
+    assert len({k for k in keys}) == len(keys)
+    for key in keys:
+        sample = dataset.load(key)
+        assert sample.key == key
+        assert sample.image.dtype == np.uint8 and sample.image.shape == (128, 128, 3)
+        assert sample.visible.dtype == bool and sample.amodal.dtype == bool
+        assert len(sample.others) == sum(k.image_id == key.image_id for k in keys) - 1
+
+
+def test_occlusion_rates_spread_over_zero_to_seventy_percent():
+    dataset = SyntheticDataset(n_images=16, seed=0, size=512)
+    rates = np.array([dataset.load(k).occlusion_rate for k in dataset.keys()])
+    occluded = rates[rates > 0]
+    assert len(occluded) >= 30
+    assert occluded.max() <= 0.7 + 1e-9
+    assert np.histogram(occluded, bins=[0, 0.2, 0.4, 0.7])[0].min() >= 5  # every range is populated
+
+
+def test_limit_takes_the_first_objects():
+    full = SyntheticDataset(n_images=2, size=128).keys()
+    assert SyntheticDataset(n_images=2, size=128, limit=3).keys() == full[:3]
