@@ -9,6 +9,7 @@ from tests.conftest import composed
 
 GROUPS = sorted(p.name for p in config_dir().iterdir() if p.is_dir() and p.name not in ("experiment", "hydra"))
 NEEDS = {("dataset", "folder"): "folder_dataset"}
+NEEDS.update({("dataset", name): f"{name}_dataset" for name in ("cocoa", "bsdsa", "kins", "fishbowl", "sailvos")})
 
 
 def options(group: str) -> list[str]:

@@ -129,14 +129,15 @@ class AnnotatedDataset(ObjectDataset):
     def _decode(self, image: AnnotatedImage) -> _Decoded | SampleError:
         """The image and every region's (visible, amodal) masks; a region that fails holds its error,
         so only that object is skipped."""
+        file = _existing(image.file)
         try:
-            pixels = read_image(_existing(image.file))
+            pixels = read_image(file)
         except SampleError as err:
             return err
         shape = pixels.shape[:2]
         if image.size is not None and tuple(image.size) != shape:
             return SampleError(
-                f"image file {image.file} is {shape[1]}×{shape[0]} (w×h) but {image.source.name} says "
+                f"image file {file} is {shape[1]}×{shape[0]} (w×h) but {image.source.name} says "
                 f"{image.size[1]}×{image.size[0]}; are dataset.images the original, unresized images?"
             )
         masks: dict[str, tuple[np.ndarray, np.ndarray] | SampleError] = {}
