@@ -86,10 +86,16 @@ _scene_is_consistent()
 
 
 def cocoa_region(thing: Thing, order: int, rate: float | None = None) -> dict:
-    region = {"segmentation": polygon(thing.amodal_rects[0]) if len(thing.amodal_rects) == 1
-              else [polygon(r) for r in thing.amodal_rects],
-              "name": thing.name, "area": int(thing.amodal.sum()), "isStuff": int(thing.stuff),
-              "occlude_rate": thing.rate if rate is None else rate, "order": order}
+    region = {
+        "segmentation": polygon(thing.amodal_rects[0])
+        if len(thing.amodal_rects) == 1
+        else [polygon(r) for r in thing.amodal_rects],
+        "name": thing.name,
+        "area": int(thing.amodal.sum()),
+        "isStuff": int(thing.stuff),
+        "occlude_rate": thing.rate if rate is None else rate,
+        "order": order,
+    }
     if thing.occluded:  # COCOA stores visible/invisible RLE only for occluded regions
         region["visible_mask"] = encode(thing.visible)
         region["invisible_mask"] = encode(thing.amodal & ~thing.visible)
@@ -103,7 +109,10 @@ def write_cocoa(root: Path, bsds: bool = False, rates: dict[str, float] | None =
     annotator who drew only the car, larger and unoccluded."""
     rates = rates or {}
     if bsds:
-        annotations, images = root / "annotations" / "BSDS_amodal_test.json", root / "BSR/BSDS500/data/images/test"
+        annotations, images = (
+            root / "annotations" / "BSDS_amodal_test.json",
+            root / "BSR/BSDS500/data/images/test",
+        )
     else:
         annotations, images = root / "annotations" / "COCO_amodal_val2014.json", root / "val2014"
     entries, anns = [], []
@@ -129,18 +138,30 @@ def write_kins(root: Path) -> Path:
         write_png(root / "testing" / "image_2" / name, image(image_id))
         images.append({"id": image_id, "file_name": name, "height": H, "width": W})
         for k, thing in enumerate(t for t in SCENE if not t.stuff):
-            anns.append({
-                "id": 100 * image_id + k, "image_id": image_id, "category_id": k % 2 + 1,
-                "a_segm": [polygon(r) for r in thing.amodal_rects],
-                "i_segm": [polygon(r) for r in thing.visible_rects],
-                "a_area": int(thing.amodal.sum()), "i_area": int(thing.visible.sum()),
-                "a_bbox": [0, 0, 1, 1], "i_bbox": [0, 0, 1, 1], "iscrowd": 0, "oco_id": 1, "ico_id": k,
-            })
-    categories = [{"id": 1, "name": "cyclist", "supercategory": "Living Thing"},
-                  {"id": 2, "name": "car", "supercategory": "vehicles"}]
+            anns.append(
+                {
+                    "id": 100 * image_id + k,
+                    "image_id": image_id,
+                    "category_id": k % 2 + 1,
+                    "a_segm": [polygon(r) for r in thing.amodal_rects],
+                    "i_segm": [polygon(r) for r in thing.visible_rects],
+                    "a_area": int(thing.amodal.sum()),
+                    "i_area": int(thing.visible.sum()),
+                    "a_bbox": [0, 0, 1, 1],
+                    "i_bbox": [0, 0, 1, 1],
+                    "iscrowd": 0,
+                    "oco_id": 1,
+                    "ico_id": k,
+                }
+            )
+    categories = [
+        {"id": 1, "name": "cyclist", "supercategory": "Living Thing"},
+        {"id": 2, "name": "car", "supercategory": "vehicles"},
+    ]
     root.mkdir(parents=True, exist_ok=True)
-    (root / "update_test_2020.json").write_text(json.dumps(
-        {"images": images, "annotations": anns, "categories": categories}))
+    (root / "update_test_2020.json").write_text(
+        json.dumps({"images": images, "annotations": anns, "categories": categories})
+    )
     return root
 
 
@@ -155,16 +176,22 @@ def write_fishbowl(root: Path) -> Path:
     from pycocotools import mask as coco_mask
 
     def rle(mask):
-        return coco_mask.encode(np.asfortranarray(mask[:, :, None].astype(np.uint8)))  # [{size, counts: bytes}]
+        return coco_mask.encode(
+            np.asfortranarray(mask[:, :, None].astype(np.uint8))
+        )  # [{size, counts: bytes}]
 
     data = {}
     for name, thing in FISH.items():
         video = name.split("_")[0]
-        data[name] = {t: {"VM": rle(thing.visible), "FM": rle(thing.amodal), "VM_bx": [0, 1, 0, 1]}
-                      for t in range(FRAMES[video])}
+        data[name] = {
+            t: {"VM": rle(thing.visible), "FM": rle(thing.amodal), "VM_bx": [0, 1, 0, 1]}
+            for t in range(FRAMES[video])
+        }
     for video, count in FRAMES.items():
         for t in range(count):
-            write_png(root / "test_data" / "test_frames" / video / f"{t:05d}.png", image(100 * int(video) + t))
+            write_png(
+                root / "test_data" / "test_frames" / video / f"{t:05d}.png", image(100 * int(video) + t)
+            )
     with (root / "test_data" / "test_data.pkl").open("wb") as handle:
         pickle.dump(data, handle)
     return root
@@ -190,15 +217,32 @@ def write_sailvos(root: Path) -> Path:
         Image.fromarray(image(image_id)).save(path)
         images.append({"id": image_id, "file_name": name, "height": H, "width": W, "frame_id": image_id})
         for k, thing in enumerate(t for t in SCENE if not t.stuff):
-            amodal = (encode(thing.amodal), uncompressed_rle(thing.amodal),
-                      [polygon(r) for r in thing.amodal_rects])[k % 3]
-            ann = {"id": 1000 * image_id + k, "image_id": image_id, "category_id": 1 + k % 2, "obj_id": k,
-                   "segmentation": amodal, "occlude_rate": thing.rate, "area": int(thing.amodal.sum()),
-                   "iscrowd": 0}
+            amodal = (
+                encode(thing.amodal),
+                uncompressed_rle(thing.amodal),
+                [polygon(r) for r in thing.amodal_rects],
+            )[k % 3]
+            ann = {
+                "id": 1000 * image_id + k,
+                "image_id": image_id,
+                "category_id": 1 + k % 2,
+                "obj_id": k,
+                "segmentation": amodal,
+                "occlude_rate": thing.rate,
+                "area": int(thing.amodal.sum()),
+                "iscrowd": 0,
+            }
             if thing.occluded:
                 ann["visible_mask"] = encode(thing.visible)
             anns.append(ann)
-    (root / "valid.json").write_text(json.dumps(
-        {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}, {"id": 2, "name": "car"}],
-         "videos": [{"id": 1, "vid_name": "ah_1_mcs_1", "num_frames": 2}]}))
+    (root / "valid.json").write_text(
+        json.dumps(
+            {
+                "images": images,
+                "annotations": anns,
+                "categories": [{"id": 1, "name": "person"}, {"id": 2, "name": "car"}],
+                "videos": [{"id": 1, "vid_name": "ah_1_mcs_1", "num_frames": 2}],
+            }
+        )
+    )
     return root

@@ -25,10 +25,19 @@ def as_set(masks) -> set[bytes]:
 
 def test_every_thing_region_loads_with_exact_masks_and_the_files_rates(cocoa_dataset):
     dataset = CocoaDataset(root=str(cocoa_dataset))
-    assert dataset.keys() == [ObjectKey("1", f"10_{i}") for i in (1, 2, 3, 4)] + [ObjectKey("2", "20_0"),
-                                                                                  ObjectKey("2", "20_1")]
-    for key, thing, scene in [(k, t, SCENE) for k, t in zip(dataset.keys()[:4], SCENE[1:])] + \
-            [(k, t, SCENE[1:3]) for k, t in zip(dataset.keys()[4:], SCENE[1:3])]:
+    assert dataset.keys() == [ObjectKey("1", f"10_{i}") for i in (1, 2, 3, 4)] + [
+        ObjectKey("2", "20_0"),
+        ObjectKey("2", "20_1"),
+    ]
+    expected = [(SCENE[1:], SCENE), (SCENE[1:3], SCENE[1:3])]  # (evaluated things, all regions) per image
+    cases = [
+        (k, t, scene)
+        for (things, scene), image_keys in zip(
+            expected, (dataset.keys()[:4], dataset.keys()[4:]), strict=True
+        )
+        for k, t in zip(image_keys, things, strict=True)
+    ]
+    for key, thing, scene in cases:
         sample = dataset.load(key)
         assert sample.dataset == "cocoa" and sample.category == thing.name
         assert np.array_equal(sample.image, image(int(key.image_id)))
@@ -61,6 +70,7 @@ def test_listing_decodes_nothing_and_each_image_is_decoded_once(cocoa_dataset, m
         def wrapper(*args, **kwargs):
             calls[name] += 1
             return real(*args, **kwargs)
+
         return wrapper
 
     monkeypatch.setattr(annotated, "decode", counting("decode", real_decode))
@@ -115,12 +125,22 @@ def test_a_single_per_image_file_loads_with_its_image_beside_it():
 
 
 def test_the_cli_scores_every_thing_region_of_the_demo(tmp_path):
-    result = cli("amodal-run", "dataset=cocoa", f"dataset.root={DEMO}", "method=visible", "logger=none",
-                 "output.progress=false", "output.pictures=0", f"hydra.run.dir={tmp_path / 'run'}")
+    result = cli(
+        "amodal-run",
+        "dataset=cocoa",
+        f"dataset.root={DEMO}",
+        "method=visible",
+        "logger=none",
+        "output.progress=false",
+        "output.pictures=0",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
     assert result.returncode == 0, result.stderr
     rows = read_rows(tmp_path / "run" / "results.jsonl")
     assert len(rows) == 47 and not any(r.get("skipped") for r in rows)
-    assert all(r["dataset"] == "cocoa" and abs(r["annotated_occlusion"] - r["occlusion_rate"]) < 1e-6 for r in rows)
+    assert all(
+        r["dataset"] == "cocoa" and abs(r["annotated_occlusion"] - r["occlusion_rate"]) < 1e-6 for r in rows
+    )
     assert all(r["iou"] == 1.0 for r in rows if r["occlusion_rate"] == 0)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["counts"]["scored"] == 47 and metrics["counts"]["occlusion_disagreements"] == 0

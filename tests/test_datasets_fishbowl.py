@@ -13,8 +13,9 @@ from tests.formats import FISH, FRAMES, image
 
 def test_every_object_of_every_frame_is_a_sample(fishbowl_dataset):
     dataset = FishbowlDataset(root=str(fishbowl_dataset))
-    assert dataset.keys() == [ObjectKey(f"3/{t:05d}", o) for t in range(4) for o in ("1", "2")] + \
-        [ObjectKey(f"10/{t:05d}", o) for t in range(2) for o in ("1", "4")]  # video 3 before 10
+    assert dataset.keys() == [ObjectKey(f"3/{t:05d}", o) for t in range(4) for o in ("1", "2")] + [
+        ObjectKey(f"10/{t:05d}", o) for t in range(2) for o in ("1", "4")
+    ]  # video 3 before 10
     for key in dataset.keys():
         video, t = key.image_id.split("/")
         thing = FISH[f"{video}_{key.object_id}"]

@@ -33,7 +33,9 @@ def test_objects_are_annotations_with_exact_masks_from_several_polygons(kins_dat
 def test_layout_options_point_anywhere(kins_dataset, tmp_path):
     moved = tmp_path / "elsewhere.json"
     (kins_dataset / "update_test_2020.json").rename(moved)
-    with pytest.raises(DatasetError, match=r"no KINS annotation file at .*update_test_2020.json: .*dataset.annotations="):
+    with pytest.raises(
+        DatasetError, match=r"no KINS annotation file at .*update_test_2020.json: .*dataset.annotations="
+    ):
         KinsDataset(root=str(kins_dataset))
     dataset = KinsDataset(annotations=str(moved), images=str(kins_dataset / "testing" / "image_2"))
     assert len(dataset) == 8
@@ -52,15 +54,25 @@ def test_an_annotation_without_its_masks_names_the_file_and_the_key(kins_dataset
 def test_a_missing_image_skips_its_objects_and_the_run_goes_on(run_app, kins_dataset):
     (kins_dataset / "testing" / "image_2" / "000004.png").unlink()
     metrics, _ = run_app("dataset=kins", f"dataset.root={kins_dataset}", "method=visible")
-    (reason, count), = metrics["counts"]["skipped"].items()
-    assert count == 4 and reason == f"image file {kins_dataset / 'testing' / 'image_2' / '000004.png'} does not exist"
+    ((reason, count),) = metrics["counts"]["skipped"].items()
+    assert (
+        count == 4
+        and reason == f"image file {kins_dataset / 'testing' / 'image_2' / '000004.png'} does not exist"
+    )
     assert metrics["counts"]["scored"] == 4 and metrics["n"] == 2  # the car and the tree of image 3
 
 
 def test_a_wrong_root_is_one_line_on_the_command_line(tmp_path):
-    result = cli("amodal-run", "dataset=kins", f"dataset.root={tmp_path}", "logger=none",
-                 f"hydra.run.dir={tmp_path / 'run'}")
+    result = cli(
+        "amodal-run",
+        "dataset=kins",
+        f"dataset.root={tmp_path}",
+        "logger=none",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     (line,) = [line for line in result.stderr.splitlines() if line.strip()]
-    assert line == (f"amodal-run: error: no KINS annotation file at {tmp_path / 'update_test_2020.json'}: "
-                    "put it there or pass dataset.annotations=/path/to/it")
+    assert line == (
+        f"amodal-run: error: no KINS annotation file at {tmp_path / 'update_test_2020.json'}: "
+        "put it there or pass dataset.annotations=/path/to/it"
+    )

@@ -41,10 +41,12 @@ def test_an_rle_of_another_size_skips_that_object_only(run_app, sailvos_dataset)
     bad["visible_mask"] = {"size": [20, 30], "counts": bad["visible_mask"]["counts"]}
     path.write_text(json.dumps(data))
     metrics, _ = run_app("dataset=sailvos", f"dataset.root={sailvos_dataset}", "method=visible")
-    (reason, count), = metrics["counts"]["skipped"].items()
+    ((reason, count),) = metrics["counts"]["skipped"].items()
     assert count == 1
-    assert reason == ("valid.json: image 7 object 7000: visible_mask: RLE is 30×20 (w×h) but its image is 60×40; "
-                      "the annotation does not belong to this image file")
+    assert reason == (
+        "valid.json: image 7 object 7000: visible_mask: RLE is 30×20 (w×h) but its image is 60×40; "
+        "the annotation does not belong to this image file"
+    )
     assert metrics["counts"]["scored"] == 7 and metrics["counts"]["occlusion_disagreements"] == 0
 
 
@@ -54,5 +56,5 @@ def test_an_image_of_another_size_than_the_file_states_is_refused(run_app, sailv
     data["images"][0]["height"] = 80
     path.write_text(json.dumps(data))
     metrics, _ = run_app("dataset=sailvos", f"dataset.root={sailvos_dataset}", "method=visible")
-    (reason, count), = metrics["counts"]["skipped"].items()
+    ((reason, count),) = metrics["counts"]["skipped"].items()
     assert count == 4 and "000010.bmp is 60×40 (w×h) but valid.json says 60×80" in reason

@@ -100,7 +100,9 @@ class AnnotatedDataset(ObjectDataset):
 
     def load(self, key: ObjectKey) -> Sample:
         image = self.images.get(self.group_of(key))
-        region = None if image is None else next((r for r in image.regions if r.object_id == key.object_id), None)
+        region = (
+            None if image is None else next((r for r in image.regions if r.object_id == key.object_id), None)
+        )
         if image is None or region is None:
             raise SampleError(f"object {key.object_id} of image {key.image_id} is not in the annotations")
         decoded = self._decoded.get(image.group, lambda: self._decode(image))
@@ -111,7 +113,8 @@ class AnnotatedDataset(ObjectDataset):
             raise own
         visible, amodal = own
         others = tuple(
-            masks[0] for object_id, masks in decoded.masks.items()
+            masks[0]
+            for object_id, masks in decoded.masks.items()
             if object_id != key.object_id and not isinstance(masks, SampleError)
         )
         return Sample(
@@ -145,7 +148,11 @@ class AnnotatedDataset(ObjectDataset):
             what = f"{image.source.name}: image {image.image_id} object {region.object_id}"
             try:
                 amodal = decode(region.amodal, shape, f"{what}: {self.mask_keys[0]}")
-                visible = amodal if region.visible is None else decode(region.visible, shape, f"{what}: {self.mask_keys[1]}")
+                visible = (
+                    amodal
+                    if region.visible is None
+                    else decode(region.visible, shape, f"{what}: {self.mask_keys[1]}")
+                )
                 masks[region.object_id] = (visible, amodal)
             except SampleError as err:
                 masks[region.object_id] = err

@@ -18,7 +18,9 @@ def root_path(root: str | None, what: str) -> Path | None:
         return None
     path = Path(root).expanduser()
     if not path.is_dir():
-        raise DatasetError(f"dataset.root={path} does not exist or is not a folder; point it at the {what} folder")
+        raise DatasetError(
+            f"dataset.root={path} does not exist or is not a folder; point it at the {what} folder"
+        )
     return path
 
 
@@ -31,15 +33,14 @@ def locate(given: str | None, root: Path | None, standard: Sequence[str], option
         return path
     if root is None:
         raise DatasetError(
-            f"dataset.root is not set: pass dataset.root=/path/to/the/dataset, or dataset.{option}= the {what}"
+            f"dataset.root is not set: pass dataset.root=/path/to/the/dataset, "
+            f"or dataset.{option}= the {what}"
         )
     candidates = [root / name for name in standard]
     for path in candidates:
         if path.exists():
             return path
-    raise DatasetError(
-        f"no {what} at {candidates[0]}: put it there or pass dataset.{option}=/path/to/it"
-    )
+    raise DatasetError(f"no {what} at {candidates[0]}: put it there or pass dataset.{option}=/path/to/it")
 
 
 def read_json(path: Path) -> Any:
@@ -69,7 +70,9 @@ def require(record: Any, keys: Iterable[str], path: Path, where: str, hint: str 
     missing = [key for key in keys if key not in record]
     if missing:
         names = ", ".join(repr(k) for k in missing)
-        raise DatasetError(f"{path}: {where} has no {names} (keys: {', '.join(sorted(record)) or 'none'}){hint}")
+        raise DatasetError(
+            f"{path}: {where} has no {names} (keys: {', '.join(sorted(record)) or 'none'}){hint}"
+        )
 
 
 def require_list(record: dict, key: str, path: Path, where: str, hint: str = "") -> list:
@@ -82,4 +85,6 @@ def require_list(record: dict, key: str, path: Path, where: str, hint: str = "")
 
 def natural_key(text: str) -> list[tuple[int, int, str]]:
     """Sorts "2" before "10" (video and file names are numbers without padding)."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part]
+    return [
+        (0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part
+    ]

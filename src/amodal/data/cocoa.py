@@ -60,10 +60,16 @@ class CocoaDataset(AnnotatedDataset):
         self.stuff, self.annotators, self.split = bool(stuff), annotators, split
         self.root = root_path(root, self.title)
         standard = [name.format(split=split) for name in self.standard_annotations]
-        if not annotations and self.root is not None and not any((self.root / p).exists() for p in standard) \
-                and any(self.root.glob("*.json")):
+        if (
+            not annotations
+            and self.root is not None
+            and not any((self.root / p).exists() for p in standard)
+            and any(self.root.glob("*.json"))
+        ):
             annotations = str(self.root)  # a folder of per-image annotation files
-        self.annotations = locate(annotations, self.root, standard, "annotations", f"{self.title} annotation file")
+        self.annotations = locate(
+            annotations, self.root, standard, "annotations", f"{self.title} annotation file"
+        )
         self.per_image = self.annotations.is_dir() or self._is_per_image_file(self.annotations)
         if images:
             self.images_dir = locate(images, None, (), "images", f"{self.title} image folder")
@@ -85,8 +91,11 @@ class CocoaDataset(AnnotatedDataset):
 
     def read_images(self) -> Iterable[AnnotatedImage]:
         if self.per_image:
-            files = sorted(self.annotations.glob("*.json"), key=lambda p: natural_key(p.stem)) if self.annotations.is_dir() \
+            files = (
+                sorted(self.annotations.glob("*.json"), key=lambda p: natural_key(p.stem))
+                if self.annotations.is_dir()
                 else [self.annotations]
+            )
             if not files:
                 raise DatasetError(f"{self.annotations} holds no .json annotation files")
             seen: set[str] = set()
@@ -110,10 +119,20 @@ class CocoaDataset(AnnotatedDataset):
             annotations = by_image.pop(image_id, [])
             if self.annotators == "first":
                 annotations = annotations[:1]
-            size = (int(entry["height"]), int(entry["width"])) if "height" in entry and "width" in entry else None
+            size = (
+                (int(entry["height"]), int(entry["width"]))
+                if "height" in entry and "width" in entry
+                else None
+            )
             for position, annotation in annotations:
-                yield self._image(image_id, self.images_dir / entry["file_name"], annotation,
-                                  str(annotation.get("id", position)), path, size)
+                yield self._image(
+                    image_id,
+                    self.images_dir / entry["file_name"],
+                    annotation,
+                    str(annotation.get("id", position)),
+                    path,
+                    size,
+                )
         if by_image:
             image_id = next(iter(by_image))
             raise DatasetError(f"{path}: annotations refer to image {image_id}, which is not in 'images'")
@@ -123,27 +142,44 @@ class CocoaDataset(AnnotatedDataset):
         require(data, ["regions"], path, "the file", "; a per-image COCOA file holds 'regions'")
         image_id = str(data.get("image_id", path.stem))
         candidates = [path.stem] + ([Path(str(data["url"])).stem] if data.get("url") else [])
-        file = next((f for f in (find_image(self.images_dir, c) for c in candidates) if f is not None),
-                    self.images_dir / f"{path.stem}.jpg")
+        file = next(
+            (f for f in (find_image(self.images_dir, c) for c in candidates) if f is not None),
+            self.images_dir / f"{path.stem}.jpg",
+        )
         return self._image(image_id, file, data, str(data.get("id", path.stem)), path, None)
 
-    def _image(self, image_id: str, file: Path, annotation: dict, annotation_id: str, source: Path,
-               size: tuple[int, int] | None) -> AnnotatedImage:
+    def _image(
+        self,
+        image_id: str,
+        file: Path,
+        annotation: dict,
+        annotation_id: str,
+        source: Path,
+        size: tuple[int, int] | None,
+    ) -> AnnotatedImage:
         regions = []
         for index, region in enumerate(annotation["regions"]):
             if not isinstance(region, dict):
                 raise DatasetError(f"{source}: image {image_id} region {index} is not a JSON object{HINT}")
             occlusion = region.get("occlude_rate")
-            regions.append(Region(
-                object_id=f"{annotation_id}_{index}",
-                amodal=region.get("segmentation"),
-                visible=region.get("visible_mask"),
-                category=str(region.get("name", "")).strip(),
-                annotated_occlusion=None if occlusion is None else float(occlusion),
-                evaluated=self.stuff or not region.get("isStuff", 0),
-            ))
-        return AnnotatedImage(image_id=image_id, file=file, source=source, regions=regions, size=size,
-                              group=f"{image_id}#{annotation_id}")
+            regions.append(
+                Region(
+                    object_id=f"{annotation_id}_{index}",
+                    amodal=region.get("segmentation"),
+                    visible=region.get("visible_mask"),
+                    category=str(region.get("name", "")).strip(),
+                    annotated_occlusion=None if occlusion is None else float(occlusion),
+                    evaluated=self.stuff or not region.get("isStuff", 0),
+                )
+            )
+        return AnnotatedImage(
+            image_id=image_id,
+            file=file,
+            source=source,
+            regions=regions,
+            size=size,
+            group=f"{image_id}#{annotation_id}",
+        )
 
 
 class BsdsaDataset(CocoaDataset):
@@ -154,7 +190,15 @@ class BsdsaDataset(CocoaDataset):
     standard_annotations = ("annotations/BSDS_amodal_{split}.json", "BSDS_amodal_{split}.json")
     standard_images = ("BSR/BSDS500/data/images/{split}", "images/{split}")
 
-    def __init__(self, root: str | None = None, annotations: str | None = None, images: str | None = None,
-                 split: str = "test", stuff: bool = False, annotators: str = "all", limit: int | None = None,
-                 name: str | None = None) -> None:
+    def __init__(
+        self,
+        root: str | None = None,
+        annotations: str | None = None,
+        images: str | None = None,
+        split: str = "test",
+        stuff: bool = False,
+        annotators: str = "all",
+        limit: int | None = None,
+        name: str | None = None,
+    ) -> None:
         super().__init__(root, annotations, images, split, stuff, annotators, limit, name)

@@ -39,8 +39,17 @@ def read_instances(
         regions = []
         for annotation in annotations:
             category = annotation.get("category_id")
-            regions.append(region(annotation, categories.get(category, "" if category is None else str(category))))
-        yield AnnotatedImage(image_id=image_id, file=images_dir / str(entry["file_name"]), source=path,
-                             regions=regions, size=size)
+            regions.append(
+                region(annotation, categories.get(category, "" if category is None else str(category)))
+            )
+        yield AnnotatedImage(
+            image_id=image_id,
+            file=images_dir / str(entry["file_name"]),
+            source=path,
+            regions=regions,
+            size=size,
+        )
     if by_image:
-        raise DatasetError(f"{path}: annotations refer to image {next(iter(by_image))}, which is not in 'images'")
+        raise DatasetError(
+            f"{path}: annotations refer to image {next(iter(by_image))}, which is not in 'images'"
+        )

@@ -40,10 +40,16 @@ class FishbowlDataset(AnnotatedDataset):
             raise ConfigError(f"dataset.frame_stride={frame_stride}: use 1 (every frame) or more")
         self.frame_stride = int(frame_stride)
         self.root = root_path(root, "FishBowl")
-        self.annotations = locate(annotations, self.root, (f"{split}_data/{split}_data.pkl",), "annotations",
-                                  "FishBowl annotation pickle")
-        self.images_dir = locate(images, self.root, (f"{split}_data/{split}_frames",), "images",
-                                 "FishBowl frame folder")
+        self.annotations = locate(
+            annotations,
+            self.root,
+            (f"{split}_data/{split}_data.pkl",),
+            "annotations",
+            "FishBowl annotation pickle",
+        )
+        self.images_dir = locate(
+            images, self.root, (f"{split}_data/{split}_frames",), "images", "FishBowl frame folder"
+        )
 
     def read_images(self) -> Iterable[AnnotatedImage]:
         path = self.annotations
@@ -54,7 +60,9 @@ class FishbowlDataset(AnnotatedDataset):
         for name, timeline in data.items():
             video, sep, obj = str(name).rpartition("_")
             if not sep or not video or not isinstance(timeline, dict):
-                raise DatasetError(f"{path}: entry {name!r} is not '<video>_<object>' → {{frame: masks}}{HINT}")
+                raise DatasetError(
+                    f"{path}: entry {name!r} is not '<video>_<object>' → {{frame: masks}}{HINT}"
+                )
             for t, masks in timeline.items():
                 if not isinstance(t, int) and not str(t).isdigit():
                     raise DatasetError(f"{path}: {name} has frame {t!r}, expected a frame number{HINT}")
@@ -63,7 +71,12 @@ class FishbowlDataset(AnnotatedDataset):
                 if not isinstance(masks, dict) or "VM" not in masks or "FM" not in masks:
                     raise DatasetError(f"{path}: {name} frame {t} has no 'VM' and 'FM' masks{HINT}")
                 frames.setdefault((video, int(t)), []).append(
-                    Region(object_id=obj, amodal=masks["FM"], visible=masks["VM"]))
+                    Region(object_id=obj, amodal=masks["FM"], visible=masks["VM"])
+                )
         for video, t in sorted(frames, key=lambda k: (natural_key(k[0]), k[1])):
-            yield AnnotatedImage(image_id=f"{video}/{t:05d}", file=self.images_dir / video / f"{t:05d}.png",
-                                 source=path, regions=frames[video, t])
+            yield AnnotatedImage(
+                image_id=f"{video}/{t:05d}",
+                file=self.images_dir / video / f"{t:05d}.png",
+                source=path,
+                regions=frames[video, t],
+            )

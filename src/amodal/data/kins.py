@@ -34,15 +34,21 @@ class KinsDataset(AnnotatedDataset):
         self.name = name or self.name
         self.root = root_path(root, "KINS")
         file = f"update_{split}_2020.json"
-        self.annotations = locate(annotations, self.root, (file, f"annotations/{file}"), "annotations",
-                                  "KINS annotation file")
+        self.annotations = locate(
+            annotations, self.root, (file, f"annotations/{file}"), "annotations", "KINS annotation file"
+        )
         kitti = "testing" if split == "test" else "training"
-        self.images_dir = locate(images, self.root, (f"{kitti}/image_2", "image_2"), "images",
-                                 "KITTI image folder")
+        self.images_dir = locate(
+            images, self.root, (f"{kitti}/image_2", "image_2"), "images", "KITTI image folder"
+        )
 
     def read_images(self) -> Iterable[AnnotatedImage]:
         def region(annotation: dict, category: str) -> Region:
-            return Region(object_id=str(annotation["id"]), amodal=annotation["a_segm"],
-                          visible=annotation["i_segm"], category=category)
+            return Region(
+                object_id=str(annotation["id"]),
+                amodal=annotation["a_segm"],
+                visible=annotation["i_segm"],
+                category=category,
+            )
 
         return read_instances(self.annotations, self.images_dir, region, ("a_segm", "i_segm"), HINT)

@@ -67,7 +67,10 @@ def _decode_rle(rle: dict, height: int, width: int, what: str) -> np.ndarray:
         if isinstance(counts, list):  # uncompressed RLE
             encoded = coco_mask.frPyObjects({"size": [height, width], "counts": counts}, height, width)
         else:
-            encoded = {"size": [height, width], "counts": counts.encode() if isinstance(counts, str) else counts}
+            encoded = {
+                "size": [height, width],
+                "counts": counts.encode() if isinstance(counts, str) else counts,
+            }
         mask = coco_mask.decode(encoded)
     except (TypeError, ValueError, AttributeError) as err:
         raise SampleError(f"{what}: RLE 'counts' cannot be decoded ({err})") from err

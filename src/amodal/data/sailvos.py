@@ -32,15 +32,24 @@ class SailvosDataset(AnnotatedDataset):
         super().__init__(limit=limit)
         self.name = name or self.name
         self.root = root_path(root, "SAILVOS")
-        self.annotations = locate(annotations, self.root, (f"{split}.json", f"annotations/{split}.json"),
-                                  "annotations", "SAILVOS annotation file")
+        self.annotations = locate(
+            annotations,
+            self.root,
+            (f"{split}.json", f"annotations/{split}.json"),
+            "annotations",
+            "SAILVOS annotation file",
+        )
         self.images_dir = locate(images, self.root, ("images", "Images"), "images", "SAILVOS image folder")
 
     def read_images(self) -> Iterable[AnnotatedImage]:
         def region(annotation: dict, category: str) -> Region:
             occlusion = annotation.get("occlude_rate")
-            return Region(object_id=str(annotation["id"]), amodal=annotation["segmentation"],
-                          visible=annotation.get("visible_mask"), category=category,
-                          annotated_occlusion=None if occlusion is None else float(occlusion))
+            return Region(
+                object_id=str(annotation["id"]),
+                amodal=annotation["segmentation"],
+                visible=annotation.get("visible_mask"),
+                category=category,
+                annotated_occlusion=None if occlusion is None else float(occlusion),
+            )
 
         return read_instances(self.annotations, self.images_dir, region, ("segmentation",), HINT)
