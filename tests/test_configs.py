@@ -10,6 +10,8 @@ from tests.conftest import composed
 GROUPS = sorted(p.name for p in config_dir().iterdir() if p.is_dir() and p.name not in ("experiment", "hydra"))
 NEEDS = {("dataset", "folder"): "folder_dataset"}
 EXTRA = {("method", "inpaint"): ["backbone=tiny_sd"]}  # the default backbone needs real weights
+FORMATS = ("cocoa", "bsdsa", "kins", "fishbowl", "sailvos")
+NEEDS.update({("dataset", name): f"{name}_dataset" for name in FORMATS})  # tiny files in each format
 
 
 def options(group: str) -> list[str]:
