@@ -131,3 +131,13 @@ def test_a_pipeline_saved_to_disk_loads_through_the_real_loading_code(tmp_path, 
     in_memory = inpainter("sd")
     for a, b in zip(loaded.inpaint(*batch), in_memory.inpaint(*batch)):
         assert np.array_equal(a, b)
+
+
+def test_flux_with_8_bit_weights_as_the_paper_ran_it(tmp_path, batch):
+    pytest.importorskip("optimum.quanto", reason="optimum-quanto is not installed")
+    tiny_pipeline("flux", seed=0).save_pretrained(tmp_path / "tiny-flux")
+    source = PretrainedPipeline("flux", str(tmp_path / "tiny-flux"), local_files_only=True, quantize="qint8")
+    inp = DiffusionInpainter(source, resolution=SIZE, steps=2, w=0.0)
+    images = inp.inpaint(*batch)
+    assert type(inp.pipe.transformer.transformer_blocks[0].attn.to_q).__name__ == "QLinear"
+    assert len(images) == 3 and images[0].shape == (SIZE, SIZE, 3) and images[0].dtype == np.uint8
