@@ -48,7 +48,8 @@ def run_app(tmp_path):
 
     def run(*overrides: str, run_dir: Path | None = None):
         run_dir = run_dir or tmp_path / "run"
-        with composed(["logger=none", "output.progress=false", *overrides], run_dir) as cfg:
+        with composed(["logger=none", "output.progress=false", f"cache.dir={tmp_path / 'cache'}", *overrides],
+                      run_dir) as cfg:
             return evaluate(cfg), run_dir
 
     return run

@@ -130,6 +130,9 @@ class Runner:
                     bar.set_postfix(miou=f"{iou_sum / iou_count:.3f}", refresh=False)
             bar.close()
             metrics = summarize(results.rows, settings.buckets, settings.include_unoccluded)
+            stats = getattr(self.predictor, "stats", None)
+            if stats is not None:
+                metrics.update(stats())
         if metrics["counts"]["occlusion_disagreements"]:
             log.warning(
                 "%d objects' occlusion rate in the annotation file differs from 1 − |V|/|A| of their masks "

@@ -16,6 +16,7 @@ import numpy as np
 from amodal.errors import SampleError
 from amodal.method.area import InpaintingArea
 from amodal.method.background import Background
+from amodal.method.cache import InpaintCache
 from amodal.method.condition import Condition, to_uint8
 from amodal.method.extract import ExtractionInput, Extractor
 from amodal.method.inpaint import DiffusionInpainter
@@ -47,9 +48,11 @@ class InpaintPredictor(Predictor):
         inpainter: DiffusionInpainter,
         extractor: Extractor,
         view: ViewSpec,
+        cache: InpaintCache | None = None,
     ) -> None:
         self.area, self.background, self.condition = area, background, condition
         self.inpainter, self.extractor, self.view = inpainter, extractor, view
+        self.cache = cache
         # every model must be there before any is built (each check takes well under a second)
         for component in (inpainter, extractor, area):
             check = getattr(component, "check", None)
@@ -70,7 +73,7 @@ class InpaintPredictor(Predictor):
 
     def predict(self, samples: Sequence[Sample], seeds: Sequence[int]) -> list[Prediction]:
         prepared = [self.prepare(sample, seed) for sample, seed in zip(samples, seeds)]
-        inpainted = self.inpainter.inpaint([p.condition for p in prepared], [p.area_view for p in prepared], seeds)
+        inpainted = self._inpaint(samples, prepared, seeds)
         predictions = []
         for p, image, seed in zip(prepared, inpainted, seeds):
             condition = to_uint8(p.condition)
@@ -80,3 +83,19 @@ class InpaintPredictor(Predictor):
             predictions.append(Prediction(mask=mask, pictures={"area": p.area, "condition": condition,
                                                                "inpainted": image}))
         return predictions
+
+    def _inpaint(self, samples: Sequence[Sample], prepared: Sequence[Prepared], seeds: Sequence[int]):
+        """x̂₀ for each object: from the cache where it holds one, else from the model in one batch."""
+        cached = [self.cache.get(s.dataset, s.key, seed) if self.cache else None for s, seed in zip(samples, seeds)]
+        todo = [i for i, image in enumerate(cached) if image is None]
+        if todo:
+            fresh = self.inpainter.inpaint([prepared[i].condition for i in todo],
+                                           [prepared[i].area_view for i in todo], [seeds[i] for i in todo])
+            for i, image in zip(todo, fresh):
+                cached[i] = image
+                if self.cache:
+                    self.cache.put(samples[i].dataset, samples[i].key, seeds[i], image)
+        return cached
+
+    def stats(self) -> dict:
+        return {"inpaint_cache": self.cache.stats()} if self.cache else {}
