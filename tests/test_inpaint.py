@@ -82,9 +82,13 @@ def test_literal_leakage_keeps_the_outside_of_m_and_relaxed_leakage_does_not(fam
 def test_mask_guidance_gives_the_unconditional_half_the_empty_mask(family, batch):
     inp = inpainter(family, w=2.0)
     seen = []
-    inp.pipe.unet.register_forward_hook(lambda m, args, kwargs, out: seen.append(args[0].clone()), with_kwargs=True)
+    hook = inp.pipe.unet.register_forward_hook(lambda m, args, kwargs, out: seen.append(args[0].clone()),
+                                               with_kwargs=True)
     conditions, areas, seeds = batch
-    inp.inpaint(conditions, areas, seeds)
+    try:
+        inp.inpaint(conditions, areas, seeds)
+    finally:
+        hook.remove()  # the pipeline is shared within the process
     x0 = encoded(inp, conditions)
     m = latent_area(inp, areas)
     assert len(seen) == len(inp.pipe.scheduler.timesteps)
@@ -99,9 +103,20 @@ def test_mask_guidance_gives_the_unconditional_half_the_empty_mask(family, batch
 def test_w_zero_is_one_unguided_pass_per_step(family, batch):
     inp = inpainter(family, w=0.0)
     seen = []
-    inp.pipe.unet.register_forward_hook(lambda m, args, kwargs, out: seen.append(args[0].shape[0]), with_kwargs=True)
-    inp.inpaint(*batch)
+    hook = inp.pipe.unet.register_forward_hook(lambda m, args, kwargs, out: seen.append(args[0].shape[0]),
+                                               with_kwargs=True)
+    try:
+        inp.inpaint(*batch)
+    finally:
+        hook.remove()
     assert seen == [3] * len(inp.pipe.scheduler.timesteps)
+
+
+def test_a_multirun_loads_a_backbone_once_and_another_backbone_replaces_it():
+    first, second = inpainter("sd", s=0.1), inpainter("sd", s=0.9, w=0.0)
+    assert first.pipe is second.pipe  # same weights: loaded once per process
+    third = inpainter("sdxl")
+    assert third.pipe is not first.pipe
 
 
 def test_flux_ignores_w_because_its_transformer_does_not_see_the_mask(caplog):

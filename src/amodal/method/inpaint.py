@@ -28,6 +28,10 @@ from amodal.seeding import torch_generator
 
 log = logging.getLogger(__name__)
 
+_LOADED: dict[tuple, tuple] = {}
+"""The last loaded pipeline of this process and its prompt embeddings: the jobs of a multirun that
+share a backbone (a sweep over s, w, areas, datasets) load it once."""
+
 
 class DiffusionInpainter:
     """One backbone (``conf/backbone/<name>.yaml``): a pipeline and the method's settings for it.
@@ -78,13 +82,17 @@ class DiffusionInpainter:
     @property
     def pipe(self):
         if self._pipe is None:
-            pipe = self.source.load(self.device, self.dtype)
-            pipe.set_progress_bar_config(disable=True)
-            vae = pipe.vae
-            if self.dtype == torch.float16 and getattr(vae.config, "force_upcast", False):
-                vae.to(torch.float32)  # SDXL's VAE overflows in fp16; the pipeline upcasts it too
-            self._pipe = pipe
-            self._embeddings = self._encode_prompt()
+            key = (self.source.identity(), str(self.device), self.dtype, self.prompt, self.free_text_encoders)
+            if key not in _LOADED:
+                _LOADED.clear()  # free the previous backbone before loading the next
+                pipe = self.source.load(self.device, self.dtype)
+                pipe.set_progress_bar_config(disable=True)
+                vae = pipe.vae
+                if self.dtype == torch.float16 and getattr(vae.config, "force_upcast", False):
+                    vae.to(torch.float32)  # SDXL's VAE overflows in fp16; the pipeline upcasts it too
+                self._pipe = pipe
+                _LOADED[key] = (pipe, self._encode_prompt())
+            self._pipe, self._embeddings = _LOADED[key]
         return self._pipe
 
     def _encode_prompt(self) -> dict:

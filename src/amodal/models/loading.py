@@ -66,6 +66,10 @@ class PipelineSource:
     def describe(self) -> str:
         return self.family
 
+    def identity(self) -> tuple:
+        """What determines the loaded weights: equal identities load equal pipelines."""
+        return (type(self).__name__, self.family)
+
 
 class PretrainedPipeline(PipelineSource):
     """A diffusers inpainting pipeline by hub id (from the Hugging Face cache, or downloaded when
@@ -88,6 +92,9 @@ class PretrainedPipeline(PipelineSource):
 
     def describe(self) -> str:
         return self.model
+
+    def identity(self) -> tuple:
+        return ("pretrained", self.family, self.model, self.revision, self.variant, self.quantize)
 
     def _how_to_get(self) -> str:
         revision = f" --revision {self.revision}" if self.revision else ""
@@ -159,6 +166,9 @@ class TinyPipeline(PipelineSource):
 
     def describe(self) -> str:
         return f"tiny-{self.family}"
+
+    def identity(self) -> tuple:
+        return ("tiny", self.family, self.seed)
 
     def load(self, device: str, dtype: torch.dtype):
         pipe = tiny_pipeline(self.family, self.seed).to(device)
