@@ -8,7 +8,10 @@ from amodal.config import build, config_dir
 from tests.conftest import composed
 
 GROUPS = sorted(p.name for p in config_dir().iterdir() if p.is_dir() and p.name not in ("experiment", "hydra"))
-NEEDS = {("dataset", "folder"): "folder_dataset"}
+NEEDS = {  # (group, option): (the key to set, the fixture giving a folder, the sub-folder to point at)
+    ("dataset", "folder"): ("dataset.root", "folder_dataset", "."),
+    ("method", "external"): ("method.root", "folder_dataset", "amodal"),
+}
 
 
 def options(group: str) -> list[str]:
@@ -19,8 +22,9 @@ def options(group: str) -> list[str]:
 def test_every_option_of_every_group_builds(group, option, tmp_path, request):
     overrides = [f"{group}={option}"]
     if (group, option) in NEEDS:
-        root: Path = request.getfixturevalue(NEEDS[group, option])
-        overrides.append(f"dataset.root={root}")
+        key, fixture, sub = NEEDS[group, option]
+        root: Path = request.getfixturevalue(fixture)
+        overrides.append(f"{key}={root / sub}")
     with composed(overrides, tmp_path) as cfg:
         component = build(cfg[group], group)
     assert type(component).__module__.startswith("amodal.")
