@@ -7,7 +7,8 @@ import pytest
 from amodal.config import build, config_dir
 from tests.conftest import composed
 
-GROUPS = sorted(p.name for p in config_dir().iterdir() if p.is_dir() and p.name not in ("experiment", "hydra"))
+GROUPS = sorted(p.name for p in config_dir().iterdir()
+                if p.is_dir() and p.name not in ("experiment", "hydra"))
 NEEDS = {  # (group, option): (the key to set, the fixture giving a folder, the sub-folder to point at)
     ("dataset", "folder"): ("dataset.root", "folder_dataset", "."),
     ("method", "external"): ("method.root", "folder_dataset", "amodal"),

@@ -40,7 +40,7 @@ def layout():
     for mask, value in others.values():
         nearness[mask] = value
         masks.append(mask)
-    return visible, dict(zip(others, masks)), nearness
+    return visible, dict(zip(others, masks, strict=True)), nearness
 
 
 def test_distances_of_the_layout_are_what_the_names_say():
@@ -132,12 +132,13 @@ def test_area_depth_with_the_tiny_model_runs_and_matches_tiny_depth(run_app, tmp
     with composed(["area=depth", "area.model=tiny"], tmp_path) as cfg:
         assert dict(cfg.area) == tiny
         assert isinstance(build(cfg.area, "area"), DepthArea)
-    metrics, _ = run_app("method=area", "area=depth", "area.model=tiny", "dataset.n_images=1", "dataset.size=128")
+    metrics, _ = run_app("method=area", "area=depth", "area.model=tiny", "dataset.n_images=1",
+                         "dataset.size=128")
     assert metrics["n"] > 0 and 0 < metrics["miou"] <= 1
 
 
 def test_missing_depth_model_is_one_line_and_exit_2(tmp_path):
-    with pytest.raises(ModelNotFoundError, match="depth model nobody/no-such-depth is not in the Hugging Face cache"):
+    with pytest.raises(ModelNotFoundError, match="nobody/no-such-depth is not in the Hugging Face cache"):
         DepthArea(model="nobody/no-such-depth").check()
     out = cli("amodal-run", "method=area", "area=depth", "area.model=nobody/no-such-depth", "logger=none",
               "dataset.n_images=1", "dataset.size=128", "output.progress=false", f"hydra.run.dir={tmp_path}")

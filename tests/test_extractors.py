@@ -58,12 +58,13 @@ def test_tiny_extractor_returns_the_best_candidate_for_the_points_of_v(name, tmp
     assert inputs.visible[(points[:, 1]).astype(int), (points[:, 0]).astype(int)].all()
     predictor = extractor.predictor().predictor
     predictor.set_image(inputs.inpainted)
-    masks, scores, _ = predictor.predict(point_coords=points, point_labels=np.ones(len(points)), multimask_output=True)
+    labels = np.ones(len(points))
+    masks, scores, _ = predictor.predict(point_coords=points, point_labels=labels, multimask_output=True)
     assert masks.shape == (3, *inputs.visible.shape)
     assert np.array_equal(mask, masks[int(np.argmax(scores))] > 0)
 
     single = extractor_from_config(name, tmp_path, "extractor.multimask_output=false")
-    masks, _, _ = predictor.predict(point_coords=points, point_labels=np.ones(len(points)), multimask_output=False)
+    masks, _, _ = predictor.predict(point_coords=points, point_labels=labels, multimask_output=False)
     assert np.array_equal(single(inputs), masks[0] > 0)
 
 
@@ -124,7 +125,8 @@ def test_a_broken_checkpoint_file_is_one_line(tmp_path):
         SamModel("vit_b", checkpoint=str(path)).build()
 
 
-@pytest.mark.parametrize("method,file", [("sam_modal", "sam_vit_h_4b8939.pth"), ("sam2_modal", "sam2.1_hiera_large.pt")])
+@pytest.mark.parametrize("method,file", [("sam_modal", "sam_vit_h_4b8939.pth"),
+                                         ("sam2_modal", "sam2.1_hiera_large.pt")])
 def test_cli_without_checkpoint_says_one_line_and_exits_2(method, file, tmp_path):
     out = cli("amodal-run", f"method={method}", f"extractor.model.checkpoint=/nowhere/{file}", "logger=none",
               "dataset.n_images=1", "output.progress=false", f"hydra.run.dir={tmp_path / 'run'}")
@@ -138,7 +140,8 @@ def test_cli_without_checkpoint_says_one_line_and_exits_2(method, file, tmp_path
 def test_sweep_over_both_tiny_extractors_runs_in_one_process(tmp_path):
     sweep = tmp_path / "sweep"
     out = cli("amodal-run", "-m", "method=sam_modal", "extractor=tiny_sam,tiny_sam2", "logger=none",
-              "dataset.n_images=1", "dataset.size=256", "output.progress=false", f"hydra.sweep.dir={sweep}")
+              "dataset.n_images=1", "dataset.size=256", "dataset.limit=3", "output.progress=false",
+              f"hydra.sweep.dir={sweep}")
     assert out.returncode == 0, out.stderr
     assert "Launching 2 jobs locally" in out.stdout + out.stderr
     rows = {}
@@ -152,18 +155,25 @@ def test_sweep_over_both_tiny_extractors_runs_in_one_process(tmp_path):
     assert [r["predicted_area"] for r in rows["0"]] != [r["predicted_area"] for r in rows["1"]]
 
 
-CHECKPOINT_DIR = Path(os.environ.get("AMODAL_CHECKPOINTS", "checkpoints"))
+CHECKPOINT_DIR = os.environ.get("AMODAL_CHECKPOINTS", "checkpoints")
+REAL = {  # the smallest official models, from $AMODAL_CHECKPOINTS (or the Hugging Face cache for sam2)
+    "sam": (["extractor.model.size=vit_b"], SamModel("vit_b", checkpoint_dir=CHECKPOINT_DIR)),
+    "sam2": (["extractor.model.size=t"], Sam2Model("t", checkpoint_dir=CHECKPOINT_DIR)),
+}
 
 
 @pytest.mark.weights
-@pytest.mark.skipif(not (CHECKPOINT_DIR / CHECKPOINTS["vit_b"]).is_file(),
-                    reason=f"needs {CHECKPOINT_DIR / CHECKPOINTS['vit_b']} (set AMODAL_CHECKPOINTS)")
-def test_real_sam_segments_a_flat_square(tmp_path):
-    extractor = extractor_from_config("sam", tmp_path, "extractor.model.size=vit_b")
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_real_segmenter_segments_a_flat_square_from_points_in_its_left_half(name, tmp_path):
+    overrides, model = REAL[name]
+    checkpoint = model.checkpoint_path()
+    if checkpoint is None:
+        pytest.skip(f"needs the {name} checkpoint in {CHECKPOINT_DIR} (set AMODAL_CHECKPOINTS)")
+    extractor = extractor_from_config(name, tmp_path, *overrides, f"extractor.model.checkpoint={checkpoint}")
     image = np.full((256, 256, 3), 30, dtype=np.uint8)
     image[64:192, 64:192] = (230, 200, 40)
     visible = np.zeros((256, 256), dtype=bool)
-    visible[64:192, 64:128] = True  # the left half is the prompt
+    visible[64:192, 64:128] = True
     mask = extractor(ExtractionInput(inpainted=image, visible=visible, area=visible, seed=0))
     square = np.zeros_like(visible)
     square[64:192, 64:192] = True

@@ -33,7 +33,7 @@ def test_every_point_is_the_centre_of_a_pixel_of_v(sampler):
         rows, cols = pixels(points)
         assert mask[rows, cols].all()
         assert np.allclose(points % 1, 0.5)  # pixel centres, SAM's coordinate convention
-        assert len({(r, c) for r, c in zip(rows, cols)}) == sampler.n  # distinct pixels
+        assert len({(r, c) for r, c in zip(rows, cols, strict=True)}) == sampler.n  # distinct pixels
 
 
 def test_same_seed_gives_the_same_points_and_another_seed_others():

@@ -35,7 +35,9 @@ def distance_to(mask: np.ndarray) -> np.ndarray:
     return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
 
 
-def occluders(visible: np.ndarray, others: Sequence[np.ndarray], nearness: np.ndarray, radius: float) -> list[int]:
+def occluders(
+    visible: np.ndarray, others: Sequence[np.ndarray], nearness: np.ndarray, radius: float
+) -> list[int]:
     """Indices of the ``others`` within ``radius`` of V and nearer than V (medians of ``nearness``)."""
     if not visible.any():
         return []
@@ -90,4 +92,5 @@ class DepthArea(InpaintingArea):
     def __call__(self, sample: Sample) -> np.ndarray:
         if not sample.others:
             return convex_hull_area(sample.visible) if self.hull else sample.visible.copy()
-        return depth_filtered_area(sample.visible, sample.others, self.nearness(sample), self.radius, self.hull)
+        nearness = self.nearness(sample)
+        return depth_filtered_area(sample.visible, sample.others, nearness, self.radius, self.hull)

@@ -28,7 +28,8 @@ class ExternalPredictor(Predictor):
                               "<image_id>/<object_id>.png masks")
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
-            raise ConfigError(f"method.root={self.root} does not exist; point it at the folder of predicted masks")
+            raise ConfigError(f"method.root={self.root} does not exist; "
+                              "point it at the folder of predicted masks")
         self.name = name
 
     def path(self, key: ObjectKey) -> Path:

@@ -34,9 +34,10 @@ class ModalPredictor(Predictor):
 
     def predict(self, samples: Sequence[Sample], seeds: Sequence[int]) -> list[Prediction]:
         predictions = []
-        for sample, seed in zip(samples, seeds):
+        for sample, seed in zip(samples, seeds, strict=True):
             view = self.view_of(sample)
             visible = view.mask(sample.visible)
-            inputs = ExtractionInput(inpainted=view.image(sample.image), visible=visible, area=visible, seed=seed)
+            image = view.image(sample.image)
+            inputs = ExtractionInput(inpainted=image, visible=visible, area=visible, seed=seed)
             predictions.append(Prediction(mask=view.back(self.extractor(inputs))))
         return predictions

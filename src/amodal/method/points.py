@@ -98,4 +98,4 @@ def most_interior_pixels(mask: np.ndarray, labels: np.ndarray, count: int) -> di
     flat = labels.ravel()
     order = np.lexsort((-depth, flat))  # by label, deepest first
     first = np.searchsorted(flat[order], np.arange(1, count))
-    return {k: divmod(int(order[i]), mask.shape[1]) for k, i in zip(range(1, count), first)}
+    return {k: divmod(int(order[i]), mask.shape[1]) for k, i in zip(range(1, count), first, strict=True)}

@@ -50,7 +50,8 @@ class PromptedPredictor:
         self.image_digest: bytes | None = None
 
     def set_image(self, image: np.ndarray) -> None:
-        digest = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest() + repr(image.shape).encode()
+        digest = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest()
+        digest += repr(image.shape).encode()
         if digest != self.image_digest:
             self.image_digest = None  # a failure inside set_image leaves no stale embedding
             with quiet_root_logger():

@@ -55,8 +55,8 @@ class DepthModel:
         if not isinstance(try_to_load_from_cache(self.model, "config.json"), str):
             raise ModelNotFoundError(
                 f"depth model {self.model} is not in the Hugging Face cache: download it with "
-                f"`huggingface-cli download {self.model}` (or set area.model=/path/to/folder; area.model=tiny "
-                "is the random-weight toy)"
+                f"`huggingface-cli download {self.model}` (or set area.model=/path/to/folder; "
+                "area.model=tiny is the random-weight toy)"
             )
 
     def build(self):
@@ -71,14 +71,20 @@ class DepthModel:
             processor = AutoImageProcessor.from_pretrained(source, local_files_only=True)
             module = AutoModelForDepthEstimation.from_pretrained(source, local_files_only=True)
         except OSError as err:  # e.g. the config is cached but the weights are not
-            raise ModelNotFoundError(f"depth model {self.model} cannot be loaded ({str(err).splitlines()[0]}); "
+            reason = str(err).splitlines()[0]
+            raise ModelNotFoundError(f"depth model {self.model} cannot be loaded ({reason}); "
                                      f"download it with `huggingface-cli download {self.model}`") from None
         return processor, module.eval()
 
 
 def tiny_depth_anything(seed: int = 0, input_size: int = 56):
     """Depth Anything (DINOv2 backbone, DPT-style neck and head) at toy width, on a ``input_size`` input."""
-    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessor
+    from transformers import (
+        DepthAnythingConfig,
+        DepthAnythingForDepthEstimation,
+        Dinov2Config,
+        DPTImageProcessor,
+    )
 
     backbone = Dinov2Config(
         image_size=input_size, patch_size=14, hidden_size=16, num_hidden_layers=4, num_attention_heads=2,
@@ -112,7 +118,9 @@ class DepthEstimator:
         processor, module = self.loaded()
         inputs = processor(images=image, return_tensors="pt").to(self.device)
         half = self.device.startswith("cuda") and self.dtype in ("float16", "bfloat16")
-        autocast = torch.autocast("cuda", dtype=getattr(torch, self.dtype)) if half else contextlib.nullcontext()
+        autocast = contextlib.nullcontext()
+        if half:
+            autocast = torch.autocast("cuda", dtype=getattr(torch, self.dtype))
         with torch.inference_mode(), autocast:
             outputs = module(**inputs)
         depth = processor.post_process_depth_estimation(outputs, target_sizes=[image.shape[:2]])[0]

@@ -17,7 +17,11 @@ import torch
 
 from amodal.errors import ConfigError, ModelNotFoundError
 
-CHECKPOINTS = {"vit_h": "sam_vit_h_4b8939.pth", "vit_l": "sam_vit_l_0b3195.pth", "vit_b": "sam_vit_b_01ec64.pth"}
+CHECKPOINTS = {
+    "vit_h": "sam_vit_h_4b8939.pth",
+    "vit_l": "sam_vit_l_0b3195.pth",
+    "vit_b": "sam_vit_b_01ec64.pth",
+}
 DOWNLOAD = "https://dl.fbaipublicfiles.com/segment_anything/"
 ENCODERS = {
     # (embed_dim, depth, num_heads, global attention blocks): segment_anything.build_sam's sizes
@@ -77,7 +81,8 @@ def load_state_dict(path: Path, what: str) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a truncated download, or another model's file
-        raise ModelNotFoundError(f"{path} cannot be read as a {what} checkpoint ({str(err).splitlines()[0]}); "
+        reason = str(err).splitlines()[0]
+        raise ModelNotFoundError(f"{path} cannot be read as a {what} checkpoint ({reason}); "
                                  "download it again") from None
 
 
@@ -105,30 +110,35 @@ class SamModel(SamPredictorMixin):
     def name(self) -> str:
         return f"sam_{self.size}"
 
-    @property
-    def checkpoint_path(self) -> Path:
+    def checkpoint_path(self) -> Path | None:
+        """The checkpoint file, or None when it is not there."""
+        path = self.expected_path()
+        return path if path.is_file() else None
+
+    def expected_path(self) -> Path:
         if self.checkpoint:
             return Path(self.checkpoint).expanduser()
         return Path(self.checkpoint_dir).expanduser() / CHECKPOINTS[self.size]
 
-    def check(self) -> None:
-        path = self.checkpoint_path
-        if not path.is_file():
-            name = CHECKPOINTS[self.size]
+    def check(self) -> Path:
+        path = self.checkpoint_path()
+        if path is None:
+            path, name = self.expected_path(), CHECKPOINTS[self.size]
             raise ModelNotFoundError(
                 f"SAM {self.size} checkpoint {path} not found: download it with "
                 f"`wget -O {path} {DOWNLOAD}{name}` (or set extractor.model.checkpoint=/path/to/{name})"
             )
+        return path
 
     def build(self):
         from segment_anything import sam_model_registry
 
-        self.check()
+        path = self.check()
         module = sam_model_registry[self.size]()
         try:
-            module.load_state_dict(load_state_dict(self.checkpoint_path, f"SAM {self.size}"))
+            module.load_state_dict(load_state_dict(path, f"SAM {self.size}"))
         except RuntimeError as err:
-            raise ModelNotFoundError(f"{self.checkpoint_path} is not a SAM {self.size} checkpoint "
+            raise ModelNotFoundError(f"{path} is not a SAM {self.size} checkpoint "
                                      f"({str(err).splitlines()[0]})") from None
         return module.eval()
 
@@ -151,5 +161,6 @@ class TinySamModel(SamPredictorMixin):
     def build(self):
         return seeded(self.seed, lambda: sam_architecture(
             embed_dim=self.width, depth=self.depth, num_heads=self.heads, global_attn=(self.depth - 1,),
-            image_size=self.image_size, prompt_dim=self.width, decoder_mlp_dim=4 * self.width, decoder_heads=2,
+            image_size=self.image_size, prompt_dim=self.width, decoder_mlp_dim=4 * self.width,
+            decoder_heads=2,
         ))

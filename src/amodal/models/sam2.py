@@ -149,8 +149,8 @@ def reduced_input(image_size: int) -> dict[str, Any]:
 
 
 def tiny_overrides(width: int, d_model: int, image_size: int) -> dict[str, Any]:
-    """The sizes of sam2.1_hiera_t.yaml shrunk to a toy: one or two blocks per Hiera stage of ``width`` channels
-    at the first stage, ``d_model`` channels after the neck, on a ``image_size`` input."""
+    """The sizes of sam2.1_hiera_t.yaml shrunk to a toy: one or two blocks per Hiera stage, ``width``
+    channels at the first stage, ``d_model`` channels after the neck, on a ``image_size`` input."""
     memory = d_model // 2
     return {
         **reduced_input(image_size),
