@@ -126,6 +126,22 @@ def test_tiny_depth_anything_gives_a_map_at_the_image_resolution():
     assert np.array_equal(nearness, DepthEstimator(DepthModel("tiny"), device="cpu")(image))
 
 
+def test_a_depth_model_saved_to_a_folder_loads_through_the_real_path(tmp_path):
+    """area.model=/folder goes through AutoImageProcessor / AutoModelForDepthEstimation.from_pretrained
+    (local files only), the way a hub id does; the tiny model saved there gives the same map."""
+    from amodal.models.depth import tiny_depth_anything
+
+    processor, module = tiny_depth_anything(seed=0)
+    processor.save_pretrained(tmp_path / "tiny-depth")
+    module.save_pretrained(tmp_path / "tiny-depth")
+    image = np.random.default_rng(1).integers(0, 255, size=(40, 70, 3), dtype=np.uint8)
+    saved = DepthEstimator(DepthModel(str(tmp_path / "tiny-depth")), device="cpu")
+    saved.check()
+    assert np.allclose(saved(image), DepthEstimator(DepthModel("tiny"), device="cpu")(image), atol=1e-6)
+    with pytest.raises(ModelNotFoundError, match="has no config.json"):
+        DepthModel(str(tmp_path)).check()
+
+
 def test_area_depth_with_the_tiny_model_runs_and_matches_tiny_depth(run_app, tmp_path):
     with composed(["area=tiny_depth"], tmp_path) as cfg:
         tiny = dict(cfg.area)

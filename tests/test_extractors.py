@@ -178,3 +178,31 @@ def test_real_segmenter_segments_a_flat_square_from_points_in_its_left_half(name
     square = np.zeros_like(visible)
     square[64:192, 64:192] = True
     assert (mask & square).sum() / (mask | square).sum() > 0.9
+
+
+def test_real_sam2_loading_path_on_random_weights(tmp_path):
+    """Sam2Model builds the official hiera_t from sam2's packaged YAML and loads an official-format
+    checkpoint ({"model": state_dict}); random weights stand in for the real file."""
+    import torch
+
+    from amodal.models.sam import seeded
+    from amodal.models.sam2 import build_sam2_module
+
+    reference = seeded(3, lambda: build_sam2_module(sam2_config("sam2.1_hiera_t.yaml")))
+    path = tmp_path / "sam2.1_hiera_tiny.pt"
+    torch.save({"model": reference.state_dict()}, path)
+    loaded = Sam2Model("t", checkpoint=str(path)).build()
+    for name, tensor in reference.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+
+
+def test_another_models_checkpoint_is_refused_in_one_line(tmp_path):
+    import torch
+
+    from amodal.models.sam import TinySamModel
+
+    path = tmp_path / CHECKPOINTS["vit_b"]
+    torch.save(TinySamModel().build().state_dict(), path)
+    with pytest.raises(ModelNotFoundError, match=f"{path} is not a SAM vit_b checkpoint") as err:
+        SamModel("vit_b", checkpoint=str(path)).build()
+    assert "\n" not in str(err.value)
