@@ -49,9 +49,9 @@ class PromptedPredictor:
         self.predictor = predictor
         self.image_digest: bytes | None = None
 
-    def set_image(self, image: np.ndarray) -> None:
+    def set_image(self, image: np.ndarray, precision: str = "float32") -> None:
         digest = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest()
-        digest += repr(image.shape).encode()
+        digest += repr((image.shape, precision)).encode()
         if digest != self.image_digest:
             self.image_digest = None  # a failure inside set_image leaves no stale embedding
             with quiet_root_logger():
@@ -128,7 +128,7 @@ class PointPromptExtractor(Extractor):
         points = self.prompt(inputs)
         predictor = self.predictor()
         with torch.inference_mode(), self.autocast():
-            predictor.set_image(inputs.inpainted)
+            predictor.set_image(inputs.inpainted, self.dtype)
             masks, scores, _ = predictor.predictor.predict(
                 point_coords=points,
                 point_labels=np.ones(len(points), dtype=np.int64),
