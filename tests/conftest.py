@@ -48,7 +48,8 @@ def run_app(tmp_path):
 
     def run(*overrides: str, run_dir: Path | None = None):
         run_dir = run_dir or tmp_path / "run"
-        with composed(["logger=none", "output.progress=false", *overrides], run_dir) as cfg:
+        with composed(["logger=none", "output.progress=false", f"cache.dir={tmp_path / 'cache'}", *overrides],
+                      run_dir) as cfg:
             return evaluate(cfg), run_dir
 
     return run
@@ -82,3 +83,39 @@ def folder_dataset(tmp_path):
         write_png(root / "visible" / key.image_id / f"{key.object_id}.png", sample.visible)
         write_png(root / "amodal" / key.image_id / f"{key.object_id}.png", sample.amodal)
     return root
+
+
+@pytest.fixture
+def cocoa_dataset(tmp_path):
+    """COCO-A in its own format: annotations/COCO_amodal_val2014.json and val2014/ (tests/formats.py)."""
+    from tests.formats import write_cocoa
+
+    return write_cocoa(tmp_path / "cocoa")
+
+
+@pytest.fixture
+def bsdsa_dataset(tmp_path):
+    from tests.formats import write_cocoa
+
+    return write_cocoa(tmp_path / "bsdsa", bsds=True)
+
+
+@pytest.fixture
+def kins_dataset(tmp_path):
+    from tests.formats import write_kins
+
+    return write_kins(tmp_path / "kins")
+
+
+@pytest.fixture
+def fishbowl_dataset(tmp_path):
+    from tests.formats import write_fishbowl
+
+    return write_fishbowl(tmp_path / "fishbowl")
+
+
+@pytest.fixture
+def sailvos_dataset(tmp_path):
+    from tests.formats import write_sailvos
+
+    return write_sailvos(tmp_path / "sailvos")

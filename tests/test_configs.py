@@ -7,12 +7,16 @@ import pytest
 from amodal.config import build, config_dir
 from tests.conftest import composed
 
-GROUPS = sorted(p.name for p in config_dir().iterdir()
-                if p.is_dir() and p.name not in ("experiment", "hydra"))
-NEEDS = {  # (group, option): (the key to set, the fixture giving a folder, the sub-folder to point at)
-    ("dataset", "folder"): ("dataset.root", "folder_dataset", "."),
-    ("method", "external"): ("method.root", "folder_dataset", "amodal"),
+GROUPS = sorted(p.name for p in config_dir().iterdir() if p.is_dir() and p.name not in ("experiment", "hydra"))
+NEEDS = {("dataset", "folder"): "folder_dataset"}
+EXTRA = {  # the defaults of these need real weights
+    ("method", "inpaint"): ["backbone=tiny_sd"],
+    ("method", "sam_modal"): ["extractor=tiny_sam"],
+    ("method", "sam2_modal"): ["extractor=tiny_sam2"],
 }
+FORMATS = ("cocoa", "bsdsa", "kins", "fishbowl", "sailvos")
+NEEDS.update({("dataset", name): f"{name}_dataset" for name in FORMATS})  # tiny files in each format
+FOLDER = {("method", "external"): "method.root"}  # options that need an existing folder
 
 
 def options(group: str) -> list[str]:
@@ -21,11 +25,12 @@ def options(group: str) -> list[str]:
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_every_option_of_every_group_builds(group, option, tmp_path, request):
-    overrides = [f"{group}={option}"]
+    overrides = [f"{group}={option}", *EXTRA.get((group, option), [])]
     if (group, option) in NEEDS:
-        key, fixture, sub = NEEDS[group, option]
-        root: Path = request.getfixturevalue(fixture)
-        overrides.append(f"{key}={root / sub}")
+        root: Path = request.getfixturevalue(NEEDS[group, option])
+        overrides.append(f"dataset.root={root}")
+    if (group, option) in FOLDER:
+        overrides.append(f"{FOLDER[group, option]}={tmp_path}")
     with composed(overrides, tmp_path) as cfg:
         component = build(cfg[group], group)
     assert type(component).__module__.startswith("amodal.")

@@ -53,7 +53,8 @@ def test_skipped_and_unscored_rows_are_counted_not_scored():
     m = summarize(rows)
     assert m["n"] == 1
     assert m["counts"] == {"objects": 4, "predicted": 2, "scored": 1, "unoccluded": 0,
-                           "without_ground_truth": 1, "skipped": {"empty visible mask": 2}}
+                           "without_ground_truth": 1, "skipped": {"empty visible mask": 2},
+                           "occlusion_disagreements": 0}
     assert m["seconds_per_object"] == pytest.approx(1.5)
     assert flat_metrics(m)["miou/le50"] == pytest.approx(0.5)
 
@@ -61,3 +62,19 @@ def test_skipped_and_unscored_rows_are_counted_not_scored():
 def test_empty_buckets_have_no_score():
     m = summarize([row(0.45, 0.5, 1, 2)])
     assert {b["label"]: b["miou"] for b in m["buckets"]}["≤40%"] is None
+
+
+def test_annotated_occlusion_rates_that_disagree_with_the_masks_are_counted():
+    rows = [row(0.30, 0.5, 1, 2), row(0.30, 0.5, 1, 2), row(0.30, 0.5, 1, 2), row(0.0, 1.0, 2, 2)]
+    rows[0]["annotated_occlusion"] = 0.305  # within 1 %
+    rows[1]["annotated_occlusion"] = 0.32   # off by 2 %
+    rows[3]["annotated_occlusion"] = 0.5
+    m = summarize(rows, include_unoccluded=True)
+    assert m["counts"]["occlusion_disagreements"] == 2
+    assert m["miou"] == pytest.approx(0.625)  # the file's rates change nothing else
+
+
+def test_miou_does_not_depend_on_row_order():
+    rows = [row(0.1, iou, 1, 2) for iou in (0.1, 0.7, 1e-17, 0.3, 0.9999999, 0.2)]
+    shuffled = sorted(rows, key=str)
+    assert summarize(rows)["miou"] == summarize(rows[::-1])["miou"] == summarize(shuffled)["miou"]

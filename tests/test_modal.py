@@ -8,7 +8,7 @@ import pytest
 from amodal.config import build
 from amodal.data.files import read_mask
 from amodal.data.synthetic import SyntheticDataset
-from amodal.errors import ConfigError
+from amodal.errors import ConfigError, ModelNotFoundError
 from amodal.eval.results import read_rows
 from amodal.method.external import ExternalPredictor
 from amodal.method.modal import ModalPredictor
@@ -25,10 +25,15 @@ ONE = ["dataset.n_images=1", "dataset.size=128"]
     (["extractor=tiny_sam2", "method=sam_modal"], "amodal.models.sam2.TinySam2Model"),
 ])
 def test_modal_methods_default_to_their_segmenter_and_the_command_line_wins(overrides, model, tmp_path):
-    with composed(overrides, tmp_path) as cfg:
+    real = "Tiny" not in model
+    with composed([*overrides, *(["extractor.model.checkpoint_dir=/nowhere"] if real else [])], tmp_path) as cfg:
         assert cfg.method.extractor.model._target_ == model
         assert cfg.extractor.model._target_ == model  # one extractor node: what W&B and .hydra record
-        assert isinstance(build(cfg.method, "method"), ModalPredictor)
+        if not real:
+            assert isinstance(build(cfg.method, "method"), ModalPredictor)
+        else:  # the checkpoint is checked when the method is built, before the run starts
+            with pytest.raises(ModelNotFoundError, match="/nowhere/sam"):
+                build(cfg.method, "method")
 
 
 def test_sam_modal_with_tiny_sam_runs_and_masks_have_the_image_size(run_app):

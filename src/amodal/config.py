@@ -43,7 +43,10 @@ def build(node: DictConfig, what: str):
             cause = cause.__cause__ or cause.__context__
         if cause is not None:
             raise cause from None
-        raise ConfigError(f"cannot build {what} from its config: {err}".splitlines()[0]) from err
+        detail = err.__cause__ if err.__cause__ is not None else err
+        target = node.get("_target_", "?") if isinstance(node, DictConfig) else "?"
+        message = " ".join(str(detail).split())
+        raise ConfigError(f"cannot build {what} ({target}): {type(detail).__name__}: {message}") from err
 
 
 register_resolvers()

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from amodal.data.base import ObjectDataset, Shard
 from amodal.data.files import write_mask
 from amodal.errors import SampleError
-from amodal.eval.metrics import BUCKETS, mask_overlap, summarize
+from amodal.eval.metrics import ANNOTATION_TOLERANCE, BUCKETS, mask_overlap, summarize
 from amodal.eval.pictures import panel, safe_name, save_png
 from amodal.eval.results import FILENAME, ResultsLog
 from amodal.loggers import RunLogger
@@ -130,6 +130,15 @@ class Runner:
                     bar.set_postfix(miou=f"{iou_sum / iou_count:.3f}", refresh=False)
             bar.close()
             metrics = summarize(results.rows, settings.buckets, settings.include_unoccluded)
+            stats = getattr(self.predictor, "stats", None)
+            if stats is not None:
+                metrics.update(stats())
+        if metrics["counts"]["occlusion_disagreements"]:
+            log.warning(
+                "%d objects' occlusion rate in the annotation file differs from 1 − |V|/|A| of their masks "
+                "by more than %.0f%%; buckets use the masks' rate (both are in results.jsonl)",
+                metrics["counts"]["occlusion_disagreements"], 100 * ANNOTATION_TOLERANCE,
+            )
         (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
         self.logger.log_metrics(metrics)
         return metrics

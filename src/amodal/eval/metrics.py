@@ -8,6 +8,7 @@ cumulative: "≤30%" holds every object whose occlusion rate is at most 0.30. Wh
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -15,6 +16,8 @@ import numpy as np
 
 BUCKETS = (0.5, 0.4, 0.3, 0.2, 0.1, 0.05)
 TOLERANCE = 1e-9
+ANNOTATION_TOLERANCE = 0.01
+"""How far a file's own occlusion rate may be from 1 − |V|/|A| before the row is counted as disagreeing."""
 
 
 def mask_overlap(prediction: np.ndarray, truth: np.ndarray) -> tuple[int, int]:
@@ -42,7 +45,7 @@ def _scores(rows: Sequence[dict]) -> dict:
     intersection = sum(r["intersection"] for r in rows)
     union = sum(r["union"] for r in rows)
     return {
-        "miou": float(np.mean([r["iou"] for r in rows])),
+        "miou": math.fsum(r["iou"] for r in rows) / len(rows),  # exact sum: any row order, same mIoU
         "pixel_iou": intersection / union if union else 1.0,
         "n": len(rows),
     }
@@ -62,6 +65,11 @@ def summarize(
     for max_rate in buckets:
         members = [r for r in counted if r["occlusion_rate"] <= max_rate + TOLERANCE]
         bucket_rows.append({"max_occlusion": max_rate, "label": bucket_label(max_rate), **_scores(members)})
+    disagreements = [
+        r for r in scored
+        if r.get("annotated_occlusion") is not None
+        and abs(r["annotated_occlusion"] - r["occlusion_rate"]) > ANNOTATION_TOLERANCE
+    ]
     seconds = [r["seconds"] for r in predicted if r.get("seconds") is not None]
     memory = [r["peak_memory_mb"] for r in predicted if r.get("peak_memory_mb") is not None]
     return {
@@ -75,6 +83,7 @@ def summarize(
             "unoccluded": len(unoccluded),
             "without_ground_truth": len(predicted) - len(scored),
             "skipped": dict(sorted(skipped.items())),
+            "occlusion_disagreements": len(disagreements),
         },
         "seconds_per_object": float(np.mean(seconds)) if seconds else None,
         "seconds_total": float(np.sum(seconds)) if seconds else 0.0,

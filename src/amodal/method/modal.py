@@ -22,9 +22,8 @@ class ModalPredictor(Predictor):
         self.extractor = extractor
         self.view = view
         self.name = f"{getattr(extractor, 'name', 'extractor')}_modal"
-
-    def check(self) -> None:
-        getattr(self.extractor, "check", lambda: None)()
+        # the weights must be there before the run starts (a fast file check; nothing is loaded)
+        getattr(extractor, "check", lambda: None)()
 
     def view_of(self, sample: Sample) -> View:
         if self.view is None:

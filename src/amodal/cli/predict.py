@@ -1,0 +1,68 @@
+"""``amodal-predict``: the amodal mask of one object in one image, for in-the-wild use.
+
+    amodal-predict image=photo.jpg visible=mask.png out=predictions/ backbone=sdxl extractor=sam
+    amodal-predict image=photo.jpg visible=mask.png intermediates=true experiment=quickstart
+
+Writes ``<name>_amodal.png`` (255 inside, the image's size), ``<name>_overlay.png`` (V in blue, Â in red)
+and, with ``intermediates=true``, ``<name>_area.png``, ``<name>_condition.png``, ``<name>_inpainted.png``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig
+
+from amodal.config import build, config_dir
+from amodal.data.files import read_image, read_mask, write_mask
+from amodal.errors import AmodalError, SampleError
+from amodal.eval.pictures import COLOURS, overlay, save_png
+from amodal.sample import Sample
+from amodal.seeding import object_seed
+
+
+def predict(cfg: DictConfig) -> dict[str, Path]:
+    """Predict and write the files; returns them by kind."""
+    image = read_image(cfg.image)
+    visible = read_mask(cfg.visible, image.shape[:2])
+    if not visible.any():
+        raise SampleError(f"visible mask {cfg.visible} is empty: nothing marks the object")
+    name = cfg.name or Path(cfg.image).stem
+    sample = Sample(dataset="input", image_id=name, object_id="0", image=image, visible=visible)
+    predictor = build(cfg.method, "method")
+    (prediction,) = predictor.predict([sample], [object_seed(int(cfg.runtime.seed), sample.key)])
+    out = Path(cfg.out)
+    written = {"amodal": out / f"{name}_amodal.png", "overlay": out / f"{name}_overlay.png"}
+    write_mask(written["amodal"], prediction.mask)
+    save_png(written["overlay"], overlay(overlay(image, visible, COLOURS["visible"]), prediction.mask,
+                                         COLOURS["prediction"], alpha=0.35))
+    if cfg.intermediates:
+        for kind, picture in prediction.pictures.items():
+            written[kind] = out / f"{name}_{kind}.png"
+            if picture.dtype == bool:
+                write_mask(written[kind], picture)
+            else:
+                save_png(written[kind], np.asarray(picture, np.uint8))
+    return written
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="predict")
+def _hydra_main(cfg: DictConfig) -> None:
+    try:
+        written = predict(cfg)
+    except AmodalError as err:
+        print(f"amodal-predict: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""COCO-style instance files (KINS, SAILVOS): ``images``, ``annotations`` and ``categories`` lists.
+
+Objects are listed image by image in the order of ``images``; an annotation is one object, its id the
+annotation's ``id``. How an annotation holds its masks is the caller's ``region`` function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from amodal.data.annotated import AnnotatedImage, Region
+from amodal.data.annotations import read_json, require, require_list
+from amodal.errors import DatasetError
+
+
+def read_instances(
+    path: Path, images_dir: Path, region: Callable[[dict, str], Region], needs: tuple[str, ...], hint: str
+) -> Iterator[AnnotatedImage]:
+    """Each image of the file with its regions; ``region(annotation, category name)`` makes one, and
+    every annotation must hold the keys ``needs`` lists."""
+    data = read_json(path)
+    require(data, ["images", "annotations"], path, "the file", hint)
+    categories = {}
+    for category in data.get("categories") or []:
+        if isinstance(category, dict) and "id" in category:
+            categories[category["id"]] = str(category.get("name", category["id"]))
+    by_image: dict[str, list[dict]] = {}
+    for index, annotation in enumerate(require_list(data, "annotations", path, "the file", hint)):
+        require(annotation, ["id", "image_id", *needs], path, f"annotation {index}", hint)
+        by_image.setdefault(str(annotation["image_id"]), []).append(annotation)
+    for index, entry in enumerate(require_list(data, "images", path, "the file", hint)):
+        require(entry, ["id", "file_name"], path, f"image {index}", hint)
+        image_id = str(entry["id"])
+        annotations = by_image.pop(image_id, [])
+        if not annotations:
+            continue
+        size = (int(entry["height"]), int(entry["width"])) if "height" in entry and "width" in entry else None
+        regions = []
+        for annotation in annotations:
+            category = annotation.get("category_id")
+            regions.append(
+                region(annotation, categories.get(category, "" if category is None else str(category)))
+            )
+        yield AnnotatedImage(
+            image_id=image_id,
+            file=images_dir / str(entry["file_name"]),
+            source=path,
+            regions=regions,
+            size=size,
+        )
+    if by_image:
+        raise DatasetError(
+            f"{path}: annotations refer to image {next(iter(by_image))}, which is not in 'images'"
+        )

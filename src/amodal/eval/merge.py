@@ -1,0 +1,191 @@
+"""Merging shard run folders into the one run they split: exact, un-padded, every object once.
+
+A shard folder is what ``amodal-run shard.index=i shard.count=N`` writes: ``results.jsonl``,
+``metrics.json`` once finished, ``resume.json`` (the config sections that decide the rows) and
+``.hydra/config.yaml``. The merge refuses what would give other numbers than the unsharded run:
+shards of different configs, a missing, repeated or unfinished shard, an object in two shards.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from amodal.errors import AmodalError
+from amodal.eval.metrics import BUCKETS, summarize
+from amodal.eval.results import FILENAME, read_rows, row_key
+
+RESUME_FILE = "resume.json"
+MERGED_FILE = "merged.json"
+
+
+class MergeError(AmodalError):
+    """Shard folders that do not add up to one run."""
+
+
+@dataclass
+class ShardRun:
+    path: Path
+    index: int
+    count: int
+    fingerprint: dict
+    """resume.json without its ``shard`` section: equal for every shard of one run."""
+    config: dict
+    """.hydra/config.yaml ({} without one)."""
+
+    @property
+    def finished(self) -> bool:
+        return (self.path / "metrics.json").exists()
+
+
+def find_shard_folders(paths: list[str | Path]) -> list[Path]:
+    """Run folders (holding results.jsonl) at or below each path; merged folders are not shards."""
+    found: list[Path] = []
+    for root in map(Path, paths):
+        if not root.exists():
+            raise MergeError(f"{root} does not exist")
+        folders = sorted(
+            {p.parent for p in root.rglob(FILENAME)} | ({root} if (root / FILENAME).exists() else set())
+        )
+        found += [f for f in folders if not (f / MERGED_FILE).exists() and ".submitit" not in f.parts]
+    return list(dict.fromkeys(found))
+
+
+def read_shard(path: Path) -> ShardRun:
+    resume = path / RESUME_FILE
+    if not resume.exists():
+        raise MergeError(f"{path} has no {RESUME_FILE}: it is not a run folder written by amodal-run")
+    fingerprint = json.loads(resume.read_text())
+    config_file = path / ".hydra" / "config.yaml"
+    config = yaml.safe_load(config_file.read_text()) if config_file.exists() else {}
+    shard = (config or {}).get("shard") or fingerprint.get("shard") or {}
+    try:
+        index, count = int(shard["index"]), int(shard["count"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise MergeError(
+            f"{path}: neither .hydra/config.yaml nor {RESUME_FILE} says which shard it is"
+        ) from err
+    fingerprint = {k: v for k, v in fingerprint.items() if k != "shard"}
+    return ShardRun(path, index, count, fingerprint, config or {})
+
+
+def check_shards(shards: list[ShardRun], partial: bool = False) -> None:
+    """One config, one shard count, every index once and finished (``partial``: missing ones allowed)."""
+    if not shards:
+        raise MergeError("no shard folders (with results.jsonl) found")
+    first = shards[0]
+    for shard in shards[1:]:
+        if shard.fingerprint != first.fingerprint:
+            keys = sorted(
+                k
+                for k in shard.fingerprint.keys() | first.fingerprint.keys()
+                if shard.fingerprint.get(k) != first.fingerprint.get(k)
+            )
+            raise MergeError(
+                f"{first.path} and {shard.path} ran different configs (differ in: {', '.join(keys)}); "
+                "merge only the shards of one run"
+            )
+        if shard.config.get("eval") != first.config.get("eval"):
+            raise MergeError(
+                f"{first.path} and {shard.path} use different eval settings; merge only the shards of one run"
+            )
+        if shard.count != first.count:
+            raise MergeError(
+                f"{first.path} is shard {first.index} of {first.count} but {shard.path} is shard "
+                f"{shard.index} of {shard.count}"
+            )
+    by_index: dict[int, ShardRun] = {}
+    for shard in shards:
+        if shard.index in by_index:
+            raise MergeError(
+                f"{by_index[shard.index].path} and {shard.path} are both shard {shard.index} of {shard.count}"
+            )
+        by_index[shard.index] = shard
+    missing = [i for i in range(first.count) if i not in by_index]
+    if missing and not partial:
+        several = len(missing) > 1
+        raise MergeError(
+            f"missing shard{'s' if several else ''} {', '.join(map(str, missing))} of {first.count} "
+            f"(found {', '.join(map(str, sorted(by_index)))}): run {'them' if several else 'it'} "
+            f"with shard.index=… shard.count={first.count}, or pass --partial"
+        )
+    for shard in shards:
+        if not shard.finished and not partial:
+            raise MergeError(
+                f"shard {shard.index} of {shard.count} ({shard.path}) has not finished (no metrics.json): "
+                "run it again into the same folder to resume it, or pass --partial"
+            )
+
+
+def merge_rows(shards: list[ShardRun]) -> list[dict]:
+    """Every shard's rows, in shard order; an object in two shards is refused."""
+    rows: list[dict] = []
+    seen: dict = {}
+    for shard in sorted(shards, key=lambda s: s.index):
+        for row in read_rows(shard.path / FILENAME):
+            key = row_key(row)
+            if key in seen:
+                raise MergeError(
+                    f"object {key.image_id}/{key.object_id} is in both {seen[key]} and {shard.path}"
+                )
+            seen[key] = shard.path
+            rows.append(row)
+    return rows
+
+
+def merge(paths: list[str | Path], out: str | Path, partial: bool = False) -> dict:
+    """Merge the shard folders at or below ``paths`` into ``out``; returns the merged metrics."""
+    out = Path(out)
+    if (out / FILENAME).exists():
+        raise MergeError(f"{out} already holds {FILENAME}; choose another --out")
+    shards = [read_shard(p) for p in find_shard_folders(paths) if p.resolve() != out.resolve()]
+    check_shards(shards, partial)
+    rows = merge_rows(shards)
+    eval_cfg = shards[0].config.get("eval") or {}
+    metrics = summarize(
+        rows, tuple(eval_cfg.get("buckets", BUCKETS)), bool(eval_cfg.get("include_unoccluded", False))
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / FILENAME).open("w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    _write_unsharded_config(shards[0], out)
+    (out / MERGED_FILE).write_text(
+        json.dumps(
+            {
+                "shard_count": shards[0].count,
+                "shards": {s.index: str(s.path) for s in sorted(shards, key=lambda s: s.index)},
+                "partial": sorted({s.index for s in shards}) != list(range(shards[0].count)),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    return metrics
+
+
+def _write_unsharded_config(shard: ShardRun, out: Path) -> None:
+    """The configs an unsharded run would have written, so amodal-report and resuming read the merged
+    folder like any run folder."""
+    (out / RESUME_FILE).write_text(
+        json.dumps({**shard.fingerprint, "shard": {"index": 0, "count": 1}}, indent=2) + "\n"
+    )
+    hydra_dir = shard.path / ".hydra"
+    if not hydra_dir.is_dir():
+        return
+    (out / ".hydra").mkdir(exist_ok=True)
+    config = {**shard.config, "shard": {"index": 0, "count": 1}}
+    (out / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    overrides_file = hydra_dir / "overrides.yaml"
+    if overrides_file.exists():
+        overrides = [
+            o
+            for o in yaml.safe_load(overrides_file.read_text()) or []
+            if not str(o).lstrip("+~").startswith("shard.")
+        ]
+        (out / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides, allow_unicode=True))
+    if (hydra_dir / "hydra.yaml").exists():
+        (out / ".hydra" / "hydra.yaml").write_text((hydra_dir / "hydra.yaml").read_text())

@@ -1,0 +1,81 @@
+"""A cache of inpainted images x̂₀, so sweeps over what comes after inpainting reuse them.
+
+A sweep over extractors or point samplers does not change x̂₀; with the cache the diffusion model runs
+once per object for the whole sweep. An entry is keyed by everything that changes x̂₀ — the object
+(dataset, image, object ids and its seed), the area, background, condition image, view and backbone
+settings, dtype and device type — hashed into the folder name, and written atomically (a crash leaves
+no half-written entry).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from PIL import Image
+
+from amodal.eval.pictures import safe_name
+from amodal.sample import ObjectKey
+
+DEVICE_INDEPENDENT = ("device",)
+"""Backbone keys left out of the key, replaced by the device *type* (cuda:0 and cuda:1 agree)."""
+
+
+def settings_key(settings: dict[str, Any]) -> str:
+    """A short, stable hash of the settings that change x̂₀."""
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class InpaintCache:
+    """``cache.dir/<settings hash>/<dataset>/<image>/<object>.png`` plus ``settings.json`` per hash."""
+
+    def __init__(self, dir: str | Path, settings: DictConfig | dict, enabled: bool = True) -> None:
+        if isinstance(settings, DictConfig):
+            settings = OmegaConf.to_container(settings, resolve=True)
+        settings = dict(settings)
+        settings["dataset"] = {k: v for k, v in (settings.get("dataset") or {}).items() if k != "limit"}
+        backbone = dict(settings.get("backbone") or {})
+        device = str(backbone.pop("device", "cpu"))
+        backbone["device_type"] = device.split(":")[0]
+        settings["backbone"] = backbone
+        self.enabled = enabled
+        self.settings = settings
+        self.root = Path(dir).expanduser() / settings_key(settings)
+        self.hits = self.misses = 0
+
+    def _path(self, dataset: str, key: ObjectKey, seed: int) -> Path:
+        return self.root / safe_name(dataset) / safe_name(key.image_id) / f"{safe_name(key.object_id)}-{seed}.png"
+
+    def get(self, dataset: str, key: ObjectKey, seed: int) -> np.ndarray | None:
+        if not self.enabled:
+            return None
+        path = self._path(dataset, key, seed)
+        if not path.is_file():
+            self.misses += 1
+            return None
+        self.hits += 1
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+
+    def put(self, dataset: str, key: ObjectKey, seed: int, inpainted: np.ndarray) -> None:
+        if not self.enabled:
+            return
+        path = self._path(dataset, key, seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        settings_file = self.root / "settings.json"
+        if not settings_file.exists():
+            settings_file.write_text(json.dumps(self.settings, indent=2, sort_keys=True, default=str) + "\n")
+        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".png.tmp")
+        os.close(handle)
+        Image.fromarray(inpainted).save(temporary, format="PNG")
+        os.replace(temporary, path)
+
+    def stats(self) -> dict[str, int]:
+        return {"hits": self.hits, "misses": self.misses}

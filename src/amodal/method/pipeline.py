@@ -1,0 +1,101 @@
+"""The paper's method (Fig. 2): area M → condition image x → inpainting x̂₀ → extraction Â.
+
+For each object: the inpainting area M from V (§4.3), the model's view around it, the background
+x_bck and the condition image x (§4.2, eqs. 8–9), then, for the whole batch at once, inpainting with
+leakage and mask guidance (§4.1, eqs. 7 and 11), and per object the mask extraction at the view,
+mapped back to the original image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from amodal.errors import SampleError
+from amodal.method.area import InpaintingArea
+from amodal.method.background import Background
+from amodal.method.cache import InpaintCache
+from amodal.method.condition import Condition, to_uint8
+from amodal.method.extract import ExtractionInput, Extractor
+from amodal.method.inpaint import DiffusionInpainter
+from amodal.method.predictor import Prediction, Predictor
+from amodal.method.view import View, ViewSpec
+from amodal.sample import Sample
+from amodal.seeding import numpy_rng
+
+BACKGROUND_STREAM, CONDITION_STREAM = 1, 2
+
+
+@dataclass
+class Prepared:
+    view: View
+    area: np.ndarray  # M at the original resolution
+    visible_view: np.ndarray
+    area_view: np.ndarray
+    condition: np.ndarray  # x at the view, float [−1, 1]
+
+
+class InpaintPredictor(Predictor):
+    name = "inpaint"
+
+    def __init__(
+        self,
+        area: InpaintingArea,
+        background: Background,
+        condition: Condition,
+        inpainter: DiffusionInpainter,
+        extractor: Extractor,
+        view: ViewSpec,
+        cache: InpaintCache | None = None,
+    ) -> None:
+        self.area, self.background, self.condition = area, background, condition
+        self.inpainter, self.extractor, self.view = inpainter, extractor, view
+        self.cache = cache
+        # every model must be there before any is built (each check takes well under a second)
+        for component in (inpainter, extractor, area):
+            check = getattr(component, "check", None)
+            if check is not None:
+                check()
+
+    def prepare(self, sample: Sample, seed: int) -> Prepared:
+        area = self.area(sample)
+        view = self.view.make(area)
+        image = view.image(sample.image)
+        visible = view.mask(sample.visible)
+        if not visible.any():
+            raise SampleError("the visible mask vanishes at the model's view (smaller than a view pixel); "
+                              "try view.mode=crop")
+        background = self.background(image, visible, numpy_rng(seed, BACKGROUND_STREAM))
+        condition = self.condition(image, visible, background, numpy_rng(seed, CONDITION_STREAM))
+        return Prepared(view, area, visible, view.mask(area), condition)
+
+    def predict(self, samples: Sequence[Sample], seeds: Sequence[int]) -> list[Prediction]:
+        prepared = [self.prepare(sample, seed) for sample, seed in zip(samples, seeds)]
+        inpainted = self._inpaint(samples, prepared, seeds)
+        predictions = []
+        for p, image, seed in zip(prepared, inpainted, seeds):
+            condition = to_uint8(p.condition)
+            inputs = ExtractionInput(inpainted=image, visible=p.visible_view, area=p.area_view,
+                                     condition=condition, seed=seed)
+            mask = p.view.back(self.extractor(inputs))
+            predictions.append(Prediction(mask=mask, pictures={"area": p.area, "condition": condition,
+                                                               "inpainted": image}))
+        return predictions
+
+    def _inpaint(self, samples: Sequence[Sample], prepared: Sequence[Prepared], seeds: Sequence[int]):
+        """x̂₀ for each object: from the cache where it holds one, else from the model in one batch."""
+        cached = [self.cache.get(s.dataset, s.key, seed) if self.cache else None for s, seed in zip(samples, seeds)]
+        todo = [i for i, image in enumerate(cached) if image is None]
+        if todo:
+            fresh = self.inpainter.inpaint([prepared[i].condition for i in todo],
+                                           [prepared[i].area_view for i in todo], [seeds[i] for i in todo])
+            for i, image in zip(todo, fresh):
+                cached[i] = image
+                if self.cache:
+                    self.cache.put(samples[i].dataset, samples[i].key, seeds[i], image)
+        return cached
+
+    def stats(self) -> dict:
+        return {"inpaint_cache": self.cache.stats()} if self.cache else {}

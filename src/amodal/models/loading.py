@@ -1,0 +1,165 @@
+"""Loading inpainting pipelines: pretrained weights by hub id or local folder, or tiny random ones.
+
+A pipeline source has a fast ``check()`` (is the model on this machine?) that the method runs before
+building anything, and ``load(device, dtype)``. A model that is missing is one line naming it and the
+command that downloads it; a real model that is asked for never falls back to random weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+
+from amodal.errors import ConfigError, ModelNotFoundError
+from amodal.models.tiny import FAMILIES, tiny_pipeline
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+          "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    if name not in DTYPES:
+        raise ConfigError(f"runtime.dtype={name!r}: use one of float32, float16, bfloat16")
+    return DTYPES[name]
+
+
+def pipeline_class(family: str):
+    from diffusers import FluxInpaintPipeline, StableDiffusionInpaintPipeline, StableDiffusionXLInpaintPipeline
+
+    classes = {"sd": StableDiffusionInpaintPipeline, "sdxl": StableDiffusionXLInpaintPipeline,
+               "flux": FluxInpaintPipeline}
+    if family not in classes:
+        raise ConfigError(f"backbone family {family!r}: use one of {', '.join(FAMILIES)}")
+    return classes[family]
+
+
+def _is_local(model: str) -> bool:
+    return model.startswith(("/", ".", "~")) or Path(model).expanduser().exists()
+
+
+def _hub_reachable() -> bool:
+    """Whether the hub's host resolves (a quick DNS look-up; no retries, unlike a download)."""
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.getaddrinfo(host, 443)
+        return True
+    except OSError:
+        return False
+
+
+class PipelineSource:
+    family = "sd"
+
+    def check(self) -> None:
+        """Raise ``ModelNotFoundError`` now, in well under a second, if ``load`` would not find the model."""
+
+    def load(self, device: str, dtype: torch.dtype):
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return self.family
+
+
+class PretrainedPipeline(PipelineSource):
+    """A diffusers inpainting pipeline by hub id (from the Hugging Face cache, or downloaded when
+    ``local_files_only`` is false and the hub is reachable) or by local folder (``save_pretrained``)."""
+
+    def __init__(
+        self,
+        family: str,
+        model: str,
+        revision: str | None = None,
+        variant: str | None = None,
+        local_files_only: bool = False,
+        quantize: str | None = None,
+    ) -> None:
+        pipeline_class(family)
+        if quantize not in (None, "qint8", "qfloat8"):
+            raise ConfigError(f"backbone.pipeline.quantize={quantize!r}: use null, qint8 or qfloat8")
+        self.family, self.model, self.revision, self.variant = family, model, revision, variant
+        self.local_files_only, self.quantize = local_files_only, quantize
+
+    def describe(self) -> str:
+        return self.model
+
+    def _how_to_get(self) -> str:
+        revision = f" --revision {self.revision}" if self.revision else ""
+        return (f"download it with `huggingface-cli download {self.model}{revision}` (needs access to the hub), "
+                "or set backbone.pipeline.model to a local pipeline folder")
+
+    def check(self) -> None:
+        if _is_local(self.model):
+            folder = Path(self.model).expanduser()
+            if not (folder / "model_index.json").is_file():
+                raise ModelNotFoundError(
+                    f"backbone.pipeline.model={self.model}: no model_index.json there; "
+                    "point it at a diffusers pipeline folder (one written by save_pretrained)"
+                )
+            return
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(self.model, "model_index.json", revision=self.revision)
+        if isinstance(cached, str):
+            return
+        offline = self.local_files_only or os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+        if offline or not _hub_reachable():
+            why = "downloads are off" if offline else "the hub cannot be reached"
+            raise ModelNotFoundError(
+                f"model {self.model} is not in the Hugging Face cache and {why}; {self._how_to_get()}"
+            )
+        log.info("model %s is not cached: it will be downloaded", self.model)
+
+    def load(self, device: str, dtype: torch.dtype):
+        self.check()
+        cls = pipeline_class(self.family)
+        extra = {"safety_checker": None, "requires_safety_checker": False} if self.family == "sd" else {}
+        try:
+            pipe = cls.from_pretrained(
+                str(Path(self.model).expanduser()) if _is_local(self.model) else self.model,
+                revision=self.revision, variant=self.variant, torch_dtype=dtype,
+                local_files_only=self.local_files_only, **extra,
+            )
+        except (OSError, ValueError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ModelNotFoundError(f"cannot load {self.model} ({first}); {self._how_to_get()}") from err
+        if self.quantize:
+            quantize_transformer(pipe, self.quantize)
+        return pipe.to(device)
+
+
+def quantize_transformer(pipe, weights: str) -> None:
+    """8-bit weights for the denoiser (and T5), as the paper did for Flux on a 24 GB card."""
+    try:
+        from optimum import quanto
+    except ImportError as err:
+        raise ConfigError(
+            "backbone.pipeline.quantize needs optimum-quanto: `pip install optimum-quanto` (or use quantize=null)"
+        ) from err
+    qtype = getattr(quanto, weights)
+    for name in ("transformer", "unet", "text_encoder_2"):
+        module = getattr(pipe, name, None)
+        if module is not None:
+            quanto.quantize(module, weights=qtype)
+            quanto.freeze(module)
+
+
+class TinyPipeline(PipelineSource):
+    """A tiny random-weight pipeline of ``family`` (``models/tiny.py``): the real classes, toy width."""
+
+    def __init__(self, family: str, seed: int = 0) -> None:
+        pipeline_class(family)
+        self.family, self.seed = family, seed
+
+    def describe(self) -> str:
+        return f"tiny-{self.family}"
+
+    def load(self, device: str, dtype: torch.dtype):
+        pipe = tiny_pipeline(self.family, self.seed).to(device)
+        return pipe if dtype == torch.float32 else pipe.to(dtype=dtype)  # built in float32 already

@@ -1,0 +1,152 @@
+"""Tiny inpainting pipelines: the real diffusers and transformers classes at toy width, random weights.
+
+They run every code path of the real backbones on a CPU in seconds (shapes, dtypes, the leakage and
+guidance arithmetic, batching, determinism), never accuracy. Weights are drawn from a fixed seed, and
+tokenizers are written from a tiny in-memory vocabulary: no file from any hub is needed.
+
+The geometry matches the real models: the VAE downsamples by 8, SD-family UNets take 9 input channels
+([latents | mask | masked-image latents]), Flux latents have 16 channels packed 2×2.
+"""
+
+from __future__ import annotations
+
+import string
+
+import torch
+from diffusers import (
+    AutoencoderKL,
+    EulerDiscreteScheduler,
+    FlowMatchEulerDiscreteScheduler,
+    FluxInpaintPipeline,
+    FluxTransformer2DModel,
+    PNDMScheduler,
+    StableDiffusionInpaintPipeline,
+    StableDiffusionXLInpaintPipeline,
+    UNet2DConditionModel,
+)
+from transformers import (
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTextModelWithProjection,
+    CLIPTokenizer,
+    T5Config,
+    T5EncoderModel,
+    T5Tokenizer,
+)
+
+from amodal.errors import ConfigError
+
+FAMILIES = ("sd", "sdxl", "flux")
+TEXT_WIDTH = 32
+
+
+def _characters() -> list[str]:
+    return [c for c in string.printable if not c.isspace()]
+
+
+def clip_tokenizer() -> CLIPTokenizer:
+    """CLIP's byte-pair tokenizer over single printable characters (no merges): enough for any prompt."""
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for char in _characters():
+        vocab.setdefault(char, len(vocab))
+        vocab.setdefault(char + "</w>", len(vocab))
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+
+
+def t5_tokenizer() -> T5Tokenizer:
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -1.0)] + [(c, -2.0) for c in _characters()]
+    return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=512)
+
+
+def clip_text_encoder(tokenizer: CLIPTokenizer, with_projection: bool = False):
+    config = CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=TEXT_WIDTH, intermediate_size=37, num_hidden_layers=2,
+        num_attention_heads=4, max_position_embeddings=77, projection_dim=TEXT_WIDTH,
+        bos_token_id=0, eos_token_id=1, pad_token_id=1,
+    )
+    return (CLIPTextModelWithProjection if with_projection else CLIPTextModel)(config).eval()
+
+
+def vae(latent_channels: int = 4, flux: bool = False) -> AutoencoderKL:
+    """Four blocks, so the VAE downsamples by 8 like SD's and Flux's."""
+    extra = {"use_quant_conv": False, "use_post_quant_conv": False, "shift_factor": 0.1159,
+             "scaling_factor": 0.3611} if flux else {}
+    return AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=latent_channels, block_out_channels=(16, 16, 32, 32),
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+        layers_per_block=1, norm_num_groups=8, sample_size=128, **extra,
+    ).eval()
+
+
+def _sd_unet(**extra) -> UNet2DConditionModel:
+    return UNet2DConditionModel(
+        sample_size=16, in_channels=9, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), norm_num_groups=8, **extra,
+    ).eval()
+
+
+def tiny_sd() -> StableDiffusionInpaintPipeline:
+    tokenizer = clip_tokenizer()
+    return StableDiffusionInpaintPipeline(
+        vae=vae(),
+        text_encoder=clip_text_encoder(tokenizer),
+        tokenizer=tokenizer,
+        unet=_sd_unet(cross_attention_dim=TEXT_WIDTH, attention_head_dim=8),
+        scheduler=PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                skip_prk_steps=True, steps_offset=1, set_alpha_to_one=False),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+
+
+def tiny_sdxl() -> StableDiffusionXLInpaintPipeline:
+    tokenizer, tokenizer_2 = clip_tokenizer(), clip_tokenizer()
+    time_embed = 8
+    return StableDiffusionXLInpaintPipeline(
+        vae=vae(),
+        text_encoder=clip_text_encoder(tokenizer),
+        text_encoder_2=clip_text_encoder(tokenizer_2, with_projection=True),
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer_2,
+        unet=_sd_unet(
+            cross_attention_dim=2 * TEXT_WIDTH, attention_head_dim=(2, 4), use_linear_projection=True,
+            addition_embed_type="text_time", addition_time_embed_dim=time_embed,
+            transformer_layers_per_block=(1, 2),
+            # 6 size/crop conditioning numbers, each embedded, plus the pooled text embedding
+            projection_class_embeddings_input_dim=6 * time_embed + TEXT_WIDTH,
+        ),
+        scheduler=EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                         steps_offset=1, timestep_spacing="leading"),
+        requires_aesthetics_score=False, force_zeros_for_empty_prompt=True,
+    )
+
+
+def tiny_flux() -> FluxInpaintPipeline:
+    tokenizer, tokenizer_2 = clip_tokenizer(), t5_tokenizer()
+    t5 = T5EncoderModel(T5Config(vocab_size=len(tokenizer_2), d_model=TEXT_WIDTH, d_kv=8, d_ff=37,
+                                 num_layers=2, num_heads=4, decoder_start_token_id=0)).eval()
+    return FluxInpaintPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=1.0, use_dynamic_shifting=False),
+        vae=vae(latent_channels=16, flux=True),
+        text_encoder=clip_text_encoder(tokenizer),
+        tokenizer=tokenizer,
+        text_encoder_2=t5,
+        tokenizer_2=tokenizer_2,
+        transformer=FluxTransformer2DModel(
+            patch_size=1, in_channels=64, num_layers=1, num_single_layers=1, attention_head_dim=16,
+            num_attention_heads=2, joint_attention_dim=TEXT_WIDTH, pooled_projection_dim=TEXT_WIDTH,
+            axes_dims_rope=(4, 4, 8),
+        ).eval(),
+    )
+
+
+BUILDERS = {"sd": tiny_sd, "sdxl": tiny_sdxl, "flux": tiny_flux}
+
+
+def tiny_pipeline(family: str, seed: int = 0):
+    """A tiny pipeline of ``family`` with weights drawn from ``seed`` (the global RNG is left as it was)."""
+    if family not in BUILDERS:
+        raise ConfigError(f"tiny backbone family {family!r}: use one of {', '.join(FAMILIES)}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return BUILDERS[family]()

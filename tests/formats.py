@@ -1,0 +1,248 @@
+"""Small datasets written in each real format (COCOA, KINS, FishBowl, SAILVOS), with known masks.
+
+One scene of axis-aligned rectangles (pycocotools fills the polygon (x0, y0)–(x1, y1) as the pixels
+[y0:y1, x0:x1], clipped to the image), so every expected mask is a numpy slice:
+
+    car     amodal (2,3)-(20,15), partly behind the person
+    person  (12,8)-(30,25), unoccluded
+    tree    two parts: (50,-5)-(65,6) past the top and right borders, (40,30)-(48,45) past the bottom;
+            the sign cuts its first part in two
+    sign    (53,-2)-(56,10), unoccluded, past the top border
+    wall    stuff, (0,30)-(10,40) in the bottom-left corner
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from amodal.data.masks import encode
+from tests.conftest import write_png
+
+H, W = 40, 60
+
+
+@dataclass
+class Thing:
+    name: str
+    amodal_rects: list[tuple[int, int, int, int]]
+    visible_rects: list[tuple[int, int, int, int]]
+    stuff: bool = False
+
+    @property
+    def amodal(self) -> np.ndarray:
+        return rect_mask(self.amodal_rects)
+
+    @property
+    def visible(self) -> np.ndarray:
+        return rect_mask(self.visible_rects)
+
+    @property
+    def occluded(self) -> bool:
+        return not np.array_equal(self.amodal, self.visible)
+
+    @property
+    def rate(self) -> float:
+        return 1.0 - self.visible.sum() / self.amodal.sum()
+
+
+SCENE = [
+    Thing("wall", [(0, 30, 10, 40)], [(0, 30, 10, 40)], stuff=True),
+    Thing("car", [(2, 3, 20, 15)], [(2, 3, 20, 8), (2, 8, 12, 15)]),
+    Thing("person", [(12, 8, 30, 25)], [(12, 8, 30, 25)]),
+    Thing("tree", [(50, -5, 65, 6), (40, 30, 48, 45)], [(50, 0, 53, 6), (56, 0, 60, 6), (40, 30, 48, 40)]),
+    Thing("sign", [(53, -2, 56, 10)], [(53, -2, 56, 10)]),
+]
+
+
+def rect_mask(rects) -> np.ndarray:
+    mask = np.zeros((H, W), bool)
+    for x0, y0, x1, y1 in rects:
+        mask[max(y0, 0) : min(y1, H), max(x0, 0) : min(x1, W)] = True
+    return mask
+
+
+def polygon(rect) -> list[float]:
+    x0, y0, x1, y1 = rect
+    return [x0, y0, x1, y0, x1, y1, x0, y1]
+
+
+def image(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (H, W, 3), dtype=np.uint8)
+
+
+def _scene_is_consistent() -> None:
+    """Each visible mask is its amodal mask minus the objects in front of it (later in SCENE)."""
+    for i, thing in enumerate(SCENE):
+        front = np.logical_or.reduce([t.amodal for t in SCENE[i + 1 :]] + [np.zeros((H, W), bool)])
+        assert np.array_equal(thing.visible, thing.amodal & ~front), thing.name
+
+
+_scene_is_consistent()
+
+
+def cocoa_region(thing: Thing, order: int, rate: float | None = None) -> dict:
+    region = {
+        "segmentation": polygon(thing.amodal_rects[0])
+        if len(thing.amodal_rects) == 1
+        else [polygon(r) for r in thing.amodal_rects],
+        "name": thing.name,
+        "area": int(thing.amodal.sum()),
+        "isStuff": int(thing.stuff),
+        "occlude_rate": thing.rate if rate is None else rate,
+        "order": order,
+    }
+    if thing.occluded:  # COCOA stores visible/invisible RLE only for occluded regions
+        region["visible_mask"] = encode(thing.visible)
+        region["invisible_mask"] = encode(thing.amodal & ~thing.visible)
+    return region
+
+
+def write_cocoa(root: Path, bsds: bool = False, rates: dict[str, float] | None = None) -> Path:
+    """COCO_amodal_val2014.json (or BSDS_amodal_test.json) under root/annotations and 2 images.
+
+    Image 1 holds the whole scene; image 2 the car and the person. BSDS-A: image 1 has a second
+    annotator who drew only the car, larger and unoccluded."""
+    rates = rates or {}
+    if bsds:
+        annotations, images = (
+            root / "annotations" / "BSDS_amodal_test.json",
+            root / "BSR/BSDS500/data/images/test",
+        )
+    else:
+        annotations, images = root / "annotations" / "COCO_amodal_val2014.json", root / "val2014"
+    entries, anns = [], []
+    for image_id, things in ((1, SCENE), (2, SCENE[1:3])):
+        name = f"{image_id:06d}.png"
+        write_png(images / name, image(image_id))
+        entries.append({"id": image_id, "file_name": name, "height": H, "width": W, "license": 1})
+        regions = [cocoa_region(t, order, rates.get(t.name)) for order, t in enumerate(things, 1)]
+        anns.append({"id": 10 * image_id, "image_id": image_id, "regions": regions, "size": len(regions)})
+    if bsds:
+        big_car = Thing("car", [(1, 1, 25, 20)], [(1, 1, 25, 20)])
+        anns.append({"id": 11, "image_id": 1, "regions": [cocoa_region(big_car, 1)], "size": 1})
+    annotations.parent.mkdir(parents=True, exist_ok=True)
+    annotations.write_text(json.dumps({"images": entries, "annotations": anns}))
+    return root
+
+
+def write_kins(root: Path) -> Path:
+    """update_test_2020.json (polygons, several parts) and testing/image_2/."""
+    images, anns = [], []
+    for image_id in (3, 4):
+        name = f"{image_id:06d}.png"
+        write_png(root / "testing" / "image_2" / name, image(image_id))
+        images.append({"id": image_id, "file_name": name, "height": H, "width": W})
+        for k, thing in enumerate(t for t in SCENE if not t.stuff):
+            anns.append(
+                {
+                    "id": 100 * image_id + k,
+                    "image_id": image_id,
+                    "category_id": k % 2 + 1,
+                    "a_segm": [polygon(r) for r in thing.amodal_rects],
+                    "i_segm": [polygon(r) for r in thing.visible_rects],
+                    "a_area": int(thing.amodal.sum()),
+                    "i_area": int(thing.visible.sum()),
+                    "a_bbox": [0, 0, 1, 1],
+                    "i_bbox": [0, 0, 1, 1],
+                    "iscrowd": 0,
+                    "oco_id": 1,
+                    "ico_id": k,
+                }
+            )
+    categories = [
+        {"id": 1, "name": "cyclist", "supercategory": "Living Thing"},
+        {"id": 2, "name": "car", "supercategory": "vehicles"},
+    ]
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "update_test_2020.json").write_text(
+        json.dumps({"images": images, "annotations": anns, "categories": categories})
+    )
+    return root
+
+
+FISH = {"3_1": SCENE[1], "3_2": SCENE[2], "10_1": SCENE[3], "10_4": SCENE[4]}
+"""FishBowl objects: <video>_<object> → the scene object drawn in every frame of that video."""
+FRAMES = {"3": 4, "10": 2}
+
+
+def write_fishbowl(root: Path) -> Path:
+    """test_data/test_data.pkl (RLE with bytes counts, as a list of one, like pycocotools writes them)
+    and test_data/test_frames/<video>/<t:05d>.png."""
+    from pycocotools import mask as coco_mask
+
+    def rle(mask):
+        return coco_mask.encode(
+            np.asfortranarray(mask[:, :, None].astype(np.uint8))
+        )  # [{size, counts: bytes}]
+
+    data = {}
+    for name, thing in FISH.items():
+        video = name.split("_")[0]
+        data[name] = {
+            t: {"VM": rle(thing.visible), "FM": rle(thing.amodal), "VM_bx": [0, 1, 0, 1]}
+            for t in range(FRAMES[video])
+        }
+    for video, count in FRAMES.items():
+        for t in range(count):
+            write_png(
+                root / "test_data" / "test_frames" / video / f"{t:05d}.png", image(100 * int(video) + t)
+            )
+    with (root / "test_data" / "test_data.pkl").open("wb") as handle:
+        pickle.dump(data, handle)
+    return root
+
+
+def uncompressed_rle(mask: np.ndarray) -> dict:
+    """COCO's uncompressed RLE: run lengths of 0s and 1s, column-major, starting with 0s."""
+    flat = mask.flatten(order="F").astype(np.int8)
+    changes = np.flatnonzero(np.diff(np.concatenate([[0], flat, [1 - flat[-1]]])))
+    counts = np.diff(np.concatenate([[0], changes])).tolist()
+    return {"size": [H, W], "counts": counts}
+
+
+def write_sailvos(root: Path) -> Path:
+    """valid.json (amodal as compressed RLE, uncompressed RLE and polygons; visible_mask absent for the
+    unoccluded) and images/<video>/<frame>.bmp named without suffix in the file."""
+    from PIL import Image
+
+    images, anns = [], []
+    for image_id, name in ((7, "ah_1_mcs_1/000010"), (8, "ah_1_mcs_1/000011")):
+        path = root / "images" / f"{name}.bmp"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image(image_id)).save(path)
+        images.append({"id": image_id, "file_name": name, "height": H, "width": W, "frame_id": image_id})
+        for k, thing in enumerate(t for t in SCENE if not t.stuff):
+            amodal = (
+                encode(thing.amodal),
+                uncompressed_rle(thing.amodal),
+                [polygon(r) for r in thing.amodal_rects],
+            )[k % 3]
+            ann = {
+                "id": 1000 * image_id + k,
+                "image_id": image_id,
+                "category_id": 1 + k % 2,
+                "obj_id": k,
+                "segmentation": amodal,
+                "occlude_rate": thing.rate,
+                "area": int(thing.amodal.sum()),
+                "iscrowd": 0,
+            }
+            if thing.occluded:
+                ann["visible_mask"] = encode(thing.visible)
+            anns.append(ann)
+    (root / "valid.json").write_text(
+        json.dumps(
+            {
+                "images": images,
+                "annotations": anns,
+                "categories": [{"id": 1, "name": "person"}, {"id": 2, "name": "car"}],
+                "videos": [{"id": 1, "vid_name": "ah_1_mcs_1", "num_frames": 2}],
+            }
+        )
+    )
+    return root

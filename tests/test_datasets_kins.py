@@ -1,0 +1,78 @@
+"""KINS 2020: COCO-style annotations with a_segm / i_segm polygons of several parts."""
+
+import json
+
+import numpy as np
+import pytest
+
+from amodal.data.kins import KinsDataset
+from amodal.errors import DatasetError
+from amodal.sample import ObjectKey
+from tests.conftest import cli
+from tests.formats import SCENE, image
+
+THINGS = [t for t in SCENE if not t.stuff]
+
+
+def test_objects_are_annotations_with_exact_masks_from_several_polygons(kins_dataset):
+    dataset = KinsDataset(root=str(kins_dataset))
+    assert dataset.keys() == [ObjectKey(i, f"{i}0{k}") for i in ("3", "4") for k in range(4)]
+    for key in dataset.keys():
+        thing = THINGS[int(key.object_id[-1])]
+        sample = dataset.load(key)
+        assert np.array_equal(sample.image, image(int(key.image_id)))
+        assert np.array_equal(sample.amodal, thing.amodal) and np.array_equal(sample.visible, thing.visible)
+        assert sample.category == ("cyclist", "car")[int(key.object_id[-1]) % 2]
+        assert sample.annotated_occlusion is None  # KINS states none: the rate is the masks'
+        assert sample.occlusion_rate == pytest.approx(thing.rate)
+        assert len(sample.others) == 3
+    tree = dataset.load(ObjectKey("3", "302"))
+    assert tree.visible.sum() == 3 * 6 + 4 * 6 + 8 * 10  # the sign splits the first part in two
+
+
+def test_layout_options_point_anywhere(kins_dataset, tmp_path):
+    moved = tmp_path / "elsewhere.json"
+    (kins_dataset / "update_test_2020.json").rename(moved)
+    with pytest.raises(
+        DatasetError, match=r"no KINS annotation file at .*update_test_2020.json: .*dataset.annotations="
+    ):
+        KinsDataset(root=str(kins_dataset))
+    dataset = KinsDataset(annotations=str(moved), images=str(kins_dataset / "testing" / "image_2"))
+    assert len(dataset) == 8
+
+
+def test_an_annotation_without_its_masks_names_the_file_and_the_key(kins_dataset):
+    path = kins_dataset / "update_test_2020.json"
+    data = json.loads(path.read_text())
+    del data["annotations"][5]["i_segm"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(DatasetError) as err:
+        KinsDataset(root=str(kins_dataset)).keys()
+    assert str(err.value).startswith(f"{path}: annotation 5 has no 'i_segm'")
+
+
+def test_a_missing_image_skips_its_objects_and_the_run_goes_on(run_app, kins_dataset):
+    (kins_dataset / "testing" / "image_2" / "000004.png").unlink()
+    metrics, _ = run_app("dataset=kins", f"dataset.root={kins_dataset}", "method=visible")
+    ((reason, count),) = metrics["counts"]["skipped"].items()
+    assert (
+        count == 4
+        and reason == f"image file {kins_dataset / 'testing' / 'image_2' / '000004.png'} does not exist"
+    )
+    assert metrics["counts"]["scored"] == 4 and metrics["n"] == 2  # the car and the tree of image 3
+
+
+def test_a_wrong_root_is_one_line_on_the_command_line(tmp_path):
+    result = cli(
+        "amodal-run",
+        "dataset=kins",
+        f"dataset.root={tmp_path}",
+        "logger=none",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert errors == [
+        f"amodal-run: error: no KINS annotation file at {tmp_path / 'update_test_2020.json'}: "
+        "put it there or pass dataset.annotations=/path/to/it"
+    ]
