@@ -9,9 +9,14 @@ from tests.conftest import composed
 
 GROUPS = sorted(p.name for p in config_dir().iterdir() if p.is_dir() and p.name not in ("experiment", "hydra"))
 NEEDS = {("dataset", "folder"): "folder_dataset"}
-EXTRA = {("method", "inpaint"): ["backbone=tiny_sd"]}  # the default backbone needs real weights
+EXTRA = {  # the defaults of these need real weights
+    ("method", "inpaint"): ["backbone=tiny_sd"],
+    ("method", "sam_modal"): ["extractor=tiny_sam"],
+    ("method", "sam2_modal"): ["extractor=tiny_sam2"],
+}
 FORMATS = ("cocoa", "bsdsa", "kins", "fishbowl", "sailvos")
 NEEDS.update({("dataset", name): f"{name}_dataset" for name in FORMATS})  # tiny files in each format
+FOLDER = {("method", "external"): "method.root"}  # options that need an existing folder
 
 
 def options(group: str) -> list[str]:
@@ -24,6 +29,8 @@ def test_every_option_of_every_group_builds(group, option, tmp_path, request):
     if (group, option) in NEEDS:
         root: Path = request.getfixturevalue(NEEDS[group, option])
         overrides.append(f"dataset.root={root}")
+    if (group, option) in FOLDER:
+        overrides.append(f"{FOLDER[group, option]}={tmp_path}")
     with composed(overrides, tmp_path) as cfg:
         component = build(cfg[group], group)
     assert type(component).__module__.startswith("amodal.")
