@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # pytest-xdist runs one worker per core
 import subprocess
 import sys
 from contextlib import contextmanager

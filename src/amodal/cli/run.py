@@ -29,12 +29,21 @@ log = logging.getLogger("amodal")
 RESUME_FILE = "resume.json"
 RESULT_SECTIONS = ("dataset", "method", "shard")
 """Config sections that change the rows of results.jsonl; a resumed run must agree on them."""
+NOT_RESULTS = ("limit", "device", "checkpoint_dir", "cache")
+"""Keys within them that do not: a run may resume with more objects, on another machine or device."""
+
+
+def _without(node, keys: tuple[str, ...]):
+    if isinstance(node, dict):
+        return {k: _without(v, keys) for k, v in node.items() if k not in keys}
+    if isinstance(node, list):
+        return [_without(v, keys) for v in node]
+    return node
 
 
 def result_fingerprint(cfg: DictConfig) -> dict:
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    fingerprint = {k: resolved.get(k) for k in RESULT_SECTIONS}
-    fingerprint["dataset"] = {k: v for k, v in (fingerprint["dataset"] or {}).items() if k != "limit"}
+    fingerprint = _without({k: resolved.get(k) for k in RESULT_SECTIONS}, NOT_RESULTS)
     fingerprint["seed"] = resolved["runtime"]["seed"]
     fingerprint["dtype"] = resolved["runtime"]["dtype"]
     return fingerprint

@@ -1,7 +1,8 @@
 """The oracle: a perfect inpainter on synthetic scenes, to prove the geometry of the whole loop.
 
 It replaces the diffusion model's output by the object's unoccluded rendering (the object alone, with
-an alpha channel) *at the model's view*, segments it (alpha ≥ ½) and maps the mask back. Crops,
+an alpha channel) *at the model's view*, segments it like a point-prompted extractor would — the parts
+of the rendering (alpha ≥ ½) that hold a prompt point sampled from V — and maps the mask back. Crops,
 resizing, paste-back and metrics must then give IoU ≈ 1; anything less is a geometry bug.
 """
 
@@ -13,9 +14,13 @@ import numpy as np
 
 from amodal.errors import SampleError
 from amodal.method.area import InpaintingArea
+from amodal.method.extract import components_touching
+from amodal.method.points import PointSampler
+from amodal.method.segment import POINTS_STREAM
 from amodal.method.predictor import Prediction, Predictor
 from amodal.method.view import ViewSpec
 from amodal.sample import Sample
+from amodal.seeding import numpy_rng
 
 def unoccluded_rendering(sample: Sample) -> np.ndarray:
     rendering = sample.extras.get("unoccluded")
@@ -29,18 +34,25 @@ def unoccluded_rendering(sample: Sample) -> np.ndarray:
 class OraclePredictor(Predictor):
     name = "oracle"
 
-    def __init__(self, area: InpaintingArea, view: ViewSpec) -> None:
+    def __init__(self, area: InpaintingArea, view: ViewSpec, points: PointSampler | None = None) -> None:
         self.area = area
         self.view = view
+        self.points = points
 
     def predict(self, samples: Sequence[Sample], seeds: Sequence[int]) -> list[Prediction]:
         predictions = []
-        for sample in samples:
+        for sample, seed in zip(samples, seeds):
             rendering = unoccluded_rendering(sample)
             area = self.area(sample)
             view = self.view.make(area)
             alpha = (rendering.max(axis=2) > 0).astype(np.uint8) * 255  # the renderer never draws black
             inpainted = view.image(np.dstack([rendering, alpha]))
-            mask = view.back(inpainted[:, :, 3] >= 128)
+            foreground = inpainted[:, :, 3] >= 128
+            if self.points is not None:
+                points = self.points(view.mask(sample.visible), numpy_rng(seed, POINTS_STREAM))
+                prompted = np.zeros_like(foreground)
+                prompted[points[:, 1].astype(int), points[:, 0].astype(int)] = True
+                foreground = components_touching(foreground, prompted)
+            mask = view.back(foreground)
             predictions.append(Prediction(mask=mask, pictures={"area": area, "inpainted": rendering}))
         return predictions
