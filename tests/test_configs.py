@@ -10,7 +10,7 @@ from tests.conftest import composed
 GROUPS = sorted(p.name for p in config_dir().iterdir() if p.is_dir() and p.name not in ("experiment", "hydra"))
 NEEDS = {("dataset", "folder"): "folder_dataset"}
 EXTRA = {  # the defaults of these need real weights
-    ("method", "inpaint"): ["backbone=tiny_sd"],
+    ("method", "inpaint"): ["backbone=tiny_sd", "extractor=tiny_sam"],
     ("method", "sam_modal"): ["extractor=tiny_sam"],
     ("method", "sam2_modal"): ["extractor=tiny_sam2"],
 }
