@@ -49,3 +49,10 @@ def test_occlusion_rates_spread_over_zero_to_seventy_percent():
 def test_limit_takes_the_first_objects():
     full = SyntheticDataset(n_images=2, size=128).keys()
     assert SyntheticDataset(n_images=2, size=128, limit=3).keys() == full[:3]
+
+
+def test_splits_are_disjoint_streams_and_test_is_the_default():
+    test = SyntheticDataset(n_images=1, size=128)
+    train = SyntheticDataset(n_images=1, size=128, split="train")
+    assert np.array_equal(test.load(test.keys()[0]).image, render_scene(0, 0, 128).image)
+    assert not np.array_equal(test.load(test.keys()[0]).image, train.load(train.keys()[0]).image)

@@ -10,6 +10,11 @@ import numpy as np
 from amodal.eval.metrics import flat_metrics
 
 
+def sweep_group(choices: dict, sweep_dir: Path) -> str:
+    """The W&B group of a multirun's runs: named after its experiment (or "sweep") and its folder."""
+    return f"{choices.get('experiment') or 'sweep'}-{Path(sweep_dir).name}"
+
+
 class RunLogger:
     """No logging; the base of every logger (``logger=none``)."""
 

@@ -1,7 +1,9 @@
-"""``amodal-report``: run and multirun folders → one table, as markdown (stdout), CSV and LaTeX.
+"""``amodal-report``: run and multirun folders → one table, as markdown (stdout), CSV and LaTeX; for an
+experiment with a ``paper:`` block, the paper's tables with our numbers beside them; a plot.
 
     amodal-report outputs/multiruns/2026-11-25_10-00-00
     amodal-report outputs/runs/a outputs/runs/b --csv table.csv --latex table.tex
+    amodal-report outputs/multiruns/<time> --out report/ --wandb     # files, and a W&B summary run
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import sys
 from pathlib import Path
 
 from amodal.eval.report import find_runs, load_run, runs_table, to_csv, to_latex, to_markdown
+from amodal.eval.summary import comparisons, log_summary_run, not_run, write_report
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -22,6 +25,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unoccluded.add_argument("--include-unoccluded", dest="include_unoccluded", action="store_true", default=None,
                             help="count objects with occlusion rate 0 (default: as each run was configured)")
     unoccluded.add_argument("--exclude-unoccluded", dest="include_unoccluded", action="store_false")
+    parser.add_argument("--out", type=Path, help="write report.md, CSV, LaTeX and buckets.png (the plot) here")
+    parser.add_argument("--wandb", action="store_true", help="also log a W&B summary run (with --out)")
+    parser.add_argument("--wandb-project", default="amodal")
+    parser.add_argument("--wandb-group", help="the sweep's W&B group (default: none)")
+    parser.add_argument("--wandb-mode", default="offline", choices=["offline", "online"])
     return parser.parse_args(argv)
 
 
@@ -39,10 +47,23 @@ def main(argv: list[str] | None = None) -> int:
     records = [load_run(path, args.include_unoccluded) for path in runs]
     header, rows = runs_table(records)
     print(to_markdown(header, rows))
+    for comparison in comparisons(records):
+        print("\n" + comparison.markdown())
+    if not_run(records):
+        print("\nNot run here: " + "; ".join(not_run(records)))
     if args.csv:
         args.csv.write_text(to_csv(header, rows))
     if args.latex:
         args.latex.write_text(to_latex(header, rows))
+    if args.out:
+        files = write_report(records, args.out)
+        print(f"\nwritten: {', '.join(str(p) for p in files.values())}")
+        if args.wandb:
+            log_summary_run(records, files, project=args.wandb_project, group=args.wandb_group,
+                            mode=args.wandb_mode)
+    elif args.wandb:
+        print("amodal-report: error: --wandb needs --out (the folder for the plot and the tables)", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -22,6 +22,7 @@ from amodal.config import build, config_dir
 from amodal.data.base import Shard
 from amodal.errors import AmodalError, ConfigError
 from amodal.eval.report import bucket_table
+from amodal.loggers import sweep_group
 from amodal.runner import Runner, RunSettings
 
 log = logging.getLogger("amodal")
@@ -71,10 +72,7 @@ def run_identity(cfg: DictConfig) -> tuple[str, str | None, list[str]]:
     choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if not k.startswith("hydra/") and v}
     tags = [f"{group}:{choice}" for group, choice in sorted(choices.items())]
     name = hydra_cfg.job.override_dirname or choices.get("method", "run")
-    group = None
-    if hydra_cfg.mode == RunMode.MULTIRUN:
-        prefix = choices.get("experiment") or "sweep"
-        group = f"{prefix}-{Path(hydra_cfg.sweep.dir).name}"
+    group = sweep_group(choices, Path(hydra_cfg.sweep.dir)) if hydra_cfg.mode == RunMode.MULTIRUN else None
     return name, group, tags
 
 
@@ -109,13 +107,14 @@ def evaluate(cfg: DictConfig) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="run")
-def _hydra_main(cfg: DictConfig) -> float | None:
+def _hydra_main(cfg: DictConfig) -> float:
+    """Returns the mIoU, the objective of hyperparameter sweepers (NaN when nothing was scored)."""
     try:
         metrics = evaluate(cfg)
     except AmodalError as err:
         print(f"amodal-run: error: {err}", file=sys.stderr)
         sys.exit(2)
-    return metrics["miou"]
+    return float("nan") if metrics["miou"] is None else metrics["miou"]
 
 
 def main() -> None:

@@ -20,6 +20,8 @@ from amodal.sample import ObjectKey, Sample
 
 SHAPES = ("ellipse", "polygon", "star", "ring", "rounded_rect", "crescent")
 TEXTURES = ("stripes", "checker", "gradient", "dots", "mottled")
+SPLITS = {"test": (), "train": (1,), "val": (2,)}
+"""Disjoint random streams: the scenes of one seed differ between splits (test is the default)."""
 MIN_OBJECT_VALUE = 24
 """Every channel of every object pixel is at least this, so an object never renders as black."""
 
@@ -130,12 +132,13 @@ def render_scene(
     objects: tuple[int, int] = (3, 6),
     max_occlusion: float = 0.7,
     min_area: float = 0.006,
+    split: str = "test",
 ) -> Scene:
     """Scene ``index`` of ``seed``: objects are placed back to front, each new one partly covering
     earlier ones while keeping every earlier object's occlusion at most ``max_occlusion``; each object
     covers at least ``min_area`` of the image."""
-    count = _object_count(seed, index, objects)
-    rng = np.random.default_rng([seed, index, 1])
+    count = _object_count(seed, index, objects, split)
+    rng = np.random.default_rng([seed, index, 1, *SPLITS[split]])
     image = _background(rng, size)
     amodal: list[np.ndarray] = []
     visible: list[np.ndarray] = []
@@ -182,10 +185,10 @@ def render_scene(
     return Scene(image=image, amodal=amodal, visible=visible, unoccluded=unoccluded, shapes=shapes)
 
 
-def _object_count(seed: int, index: int, objects: tuple[int, int]) -> int:
+def _object_count(seed: int, index: int, objects: tuple[int, int], split: str = "test") -> int:
     """Drawn from its own stream so listing the objects needs no rendering."""
     low, high = objects
-    return int(np.random.default_rng([seed, index, 0]).integers(low, high + 1))
+    return int(np.random.default_rng([seed, index, 0, *SPLITS[split]]).integers(low, high + 1))
 
 
 class SyntheticDataset(ObjectDataset):
@@ -200,9 +203,13 @@ class SyntheticDataset(ObjectDataset):
         size: int = 512,
         objects: tuple[int, int] | list[int] = (3, 6),
         max_occlusion: float = 0.7,
+        split: str = "test",
         limit: int | None = None,
     ) -> None:
         super().__init__(limit=limit)
+        if split not in SPLITS:
+            raise ConfigError(f"dataset.split={split!r}: use one of {', '.join(SPLITS)}")
+        self.split = split
         if n_images < 1 or size < 64:
             raise ConfigError(f"dataset: need n_images ≥ 1 and size ≥ 64, got n_images={n_images} size={size}")
         low, high = objects
@@ -216,7 +223,7 @@ class SyntheticDataset(ObjectDataset):
     def _list_objects(self) -> list[ObjectKey]:
         keys = []
         for index in range(self.n_images):
-            for obj in range(_object_count(self.seed, index, self.objects)):
+            for obj in range(_object_count(self.seed, index, self.objects, self.split)):
                 keys.append(ObjectKey(f"scene{index:05d}", f"{obj}"))
         return keys
 
@@ -224,7 +231,7 @@ class SyntheticDataset(ObjectDataset):
         index = int(image_id.removeprefix("scene"))
         return self._scenes.get(
             image_id,
-            lambda: render_scene(self.seed, index, self.size, self.objects, self.max_occlusion),
+            lambda: render_scene(self.seed, index, self.size, self.objects, self.max_occlusion, split=self.split),
         )
 
     def load(self, key: ObjectKey) -> Sample:

@@ -26,6 +26,7 @@ class RunRecord:
     metrics: dict
     overrides: dict[str, str] = field(default_factory=dict)
     choices: dict[str, str] = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
 
 
 def _read_yaml(path: Path):
@@ -55,7 +56,7 @@ def load_run(path: Path, include_unoccluded: bool | None = None) -> RunRecord:
         metrics = summarize(read_rows(path / FILENAME), buckets, include_unoccluded)
     else:
         metrics = json.loads((path / "metrics.json").read_text())
-    return RunRecord(path=path, metrics=metrics, overrides=overrides, choices=choices)
+    return RunRecord(path=path, metrics=metrics, overrides=overrides, choices=choices, config=config)
 
 
 def find_runs(paths: list[str | Path]) -> list[Path]:
@@ -66,13 +67,13 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
             raise FileNotFoundError(f"{root} does not exist")
         candidates = {p.parent for name in (FILENAME, "metrics.json") for p in root.rglob(name)}
         candidates = {c for c in candidates if "wandb" not in c.parts}
-
-        def order(p: Path):
-            rel = p.relative_to(root).parts
-            return tuple((0, int(x)) if x.isdigit() else (1, x) for x in rel)
-
-        found += sorted(candidates, key=order)
+        found += sorted(candidates, key=lambda p, root=root: _sweep_order(p, root))
     return found
+
+
+def _sweep_order(path: Path, root: Path) -> tuple:
+    """Job folders 0, 1, …, 10 in numeric order."""
+    return tuple((0, int(x)) if x.isdigit() else (1, x) for x in path.relative_to(root).parts)
 
 
 def _percent(value: float | None) -> str:

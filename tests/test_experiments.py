@@ -1,0 +1,75 @@
+"""Every experiment runs as a tiny sweep on the CPU, and its report shows the paper's tables beside ours.
+
+The command is the one the issue names — ``amodal-run -m experiment=<name> backbone=tiny_sd
+extractor=tiny_sam dataset=synthetic dataset.limit=4`` — with fewer denoising steps and scenes for
+speed; a sweep over the depth area uses the tiny depth model.
+"""
+
+import json
+
+import pytest
+import yaml
+
+from amodal.config import config_dir
+from amodal.eval.paper import compare, metric
+from amodal.eval.report import RunRecord
+from tests.conftest import cli
+
+EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
+TINY = ["backbone=tiny_sd", "extractor=tiny_sam", "dataset=synthetic", "dataset.limit=4", "dataset.n_images=2", "dataset.size=256",
+        "backbone.steps=1", "logger=none", "output.progress=false", "output.pictures=1"]
+EXTRA = {"area_types": ["area=hull,rect,tiny_depth"], "search": ["hydra.sweeper.n_trials=2"]}
+
+
+def sweep_size(name: str) -> int:
+    params = (yaml.safe_load((config_dir() / "experiment" / f"{name}.yaml").read_text()).get("hydra") or {})
+    params = (params.get("sweeper") or {}).get("params") or {}
+    size = 1
+    for key, values in params.items():
+        if key != "dataset":  # dataset=synthetic replaces the sweep over datasets
+            size *= len(str(values).split(","))
+    return size
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_runs_tiny_and_reports_beside_the_paper(name, tmp_path):
+    sweep = tmp_path / "sweep"
+    result = cli("amodal-run", "-m", f"experiment={name}", *TINY, *EXTRA.get(name, []),
+                 f"cache.dir={tmp_path / 'cache'}", f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
+    expected = 2 if name == "search" else sweep_size(name)
+    assert len(runs) == expected
+    for run in runs:
+        assert json.loads((run / "metrics.json").read_text())["counts"]["objects"] == 4
+    assert (sweep / "report" / "report.md").is_file() and (sweep / "report" / "buckets.png").is_file()
+    report = cli("amodal-report", str(sweep))
+    assert report.returncode == 0, report.stderr
+    paper = yaml.safe_load((config_dir() / "experiment" / f"{name}.yaml").read_text()).get("paper") or []
+    for table in paper:
+        assert table["table"] in report.stdout
+
+
+def record(choices, miou, buckets):
+    metrics = {"miou": miou, "pixel_iou": miou, "n": 10, "seconds_per_object": 0.5, "peak_memory_mb": 2048.0,
+               "buckets": [{"max_occlusion": b, "label": "", "miou": v, "n": 5} for b, v in buckets]}
+    return RunRecord(path=None, metrics=metrics, choices=choices, config={"backbone": {"s": choices.get("s")}})
+
+
+def test_a_paper_table_is_filled_from_the_matching_runs():
+    runs = [record({"variant": "ours_sd15", "dataset": "cocoa", "s": 0.3}, 0.8, [(0.5, 0.81), (0.4, 0.83)]),
+            record({"variant": "ours_sdxl", "dataset": "cocoa", "s": 0.3}, 0.7, [(0.5, 0.85), (0.4, 0.84)]),
+            record({"variant": "ours_sd15", "dataset": "kins", "s": 0.1}, 0.6, [(0.5, 0.61), (0.4, 0.62)])]
+    spec = {"table": "T", "where": {"dataset": "cocoa"}, "columns": ["le50", "le40", "miou@dataset=kins"],
+            "rows": [{"label": "sd15", "match": {"variant": "ours_sd15"}, "values": [80.0, None, 50.0]},
+                     {"label": "best", "match": {"backbone.s": 0.3}, "reduce": "max", "values": [90.0, 90.0, 1.0]},
+                     {"label": "paper only", "values": [70.0, 71.0, 72.0]}]}
+    table = compare(spec, runs)
+    assert table.labels == ["≤50%", "≤40%", "miou"]
+    (_, sd15), (_, best), (_, paper_only) = table.rows
+    assert sd15[0].ours == pytest.approx(81.0) and sd15[0].delta == pytest.approx(1.0)
+    assert sd15[1].ours == pytest.approx(83.0) and sd15[1].paper is None
+    assert sd15[2].ours is None  # the KINS run is outside the table's `where`
+    assert best[0].ours == pytest.approx(85.0) and best[1].ours == pytest.approx(84.0)  # the best run per column
+    assert all(cell.ours is None for cell in paper_only)
+    assert metric(runs[0].metrics, "memory_gb") == 2.0 and metric(runs[0].metrics, "seconds") == 0.5
