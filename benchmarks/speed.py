@@ -44,13 +44,15 @@ SD_DOWN = ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",)
 SD_UP = ("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3
 BACKBONES = {
     # name: (family, native resolution, w, unet/transformer config, vae config, text encoders' widths)
-    "sd15": ("sd", 512, 7.5, dict(in_channels=9, sample_size=64, block_out_channels=(320, 640, 1280, 1280), layers_per_block=2,
-                                  down_block_types=SD_DOWN, up_block_types=SD_UP, attention_head_dim=8,
-                                  cross_attention_dim=768), SD_VAE, (768,)),
-    "sd2": ("sd", 512, 7.5, dict(in_channels=9, sample_size=64, block_out_channels=(320, 640, 1280, 1280), layers_per_block=2,
-                                 down_block_types=SD_DOWN, up_block_types=SD_UP, attention_head_dim=(5, 10, 20, 20),
-                                 cross_attention_dim=1024, use_linear_projection=True), SD_VAE, (1024,)),
-    "sdxl": ("sdxl", 1024, 7.5, dict(in_channels=9, sample_size=128, block_out_channels=(320, 640, 1280), layers_per_block=2,
+    "sd15": ("sd", 512, 7.5, dict(in_channels=9, sample_size=64, block_out_channels=(320, 640, 1280, 1280),
+                                  layers_per_block=2, down_block_types=SD_DOWN, up_block_types=SD_UP,
+                                  attention_head_dim=8, cross_attention_dim=768), SD_VAE, (768,)),
+    "sd2": ("sd", 512, 7.5, dict(in_channels=9, sample_size=64, block_out_channels=(320, 640, 1280, 1280),
+                                 layers_per_block=2, down_block_types=SD_DOWN, up_block_types=SD_UP,
+                                 attention_head_dim=(5, 10, 20, 20), cross_attention_dim=1024,
+                                 use_linear_projection=True), SD_VAE, (1024,)),
+    "sdxl": ("sdxl", 1024, 7.5, dict(in_channels=9, sample_size=128, block_out_channels=(320, 640, 1280),
+                                     layers_per_block=2,
                                      down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
                                      up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
                                      transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20),
@@ -195,7 +197,8 @@ def measure_one(name: str, args) -> dict:
     needed = {"denoiser": len(inpainter.pipe.scheduler.timesteps), "encode": 1 if family == "flux" else 2,
               "decode": 1}
     unavoidable = sum(per_call[k] * needed[k] for k in needed)
-    parameters = sum(p.numel() for p in (getattr(inpainter.pipe, "unet", None) or inpainter.pipe.transformer).parameters())
+    denoiser = getattr(inpainter.pipe, "unet", None) or inpainter.pipe.transformer
+    parameters = sum(p.numel() for p in denoiser.parameters())
     return {
         "backbone": name, "device": args.device, "device_name": device_name(args.device), "dtype": args.dtype,
         "resolution": resolution, "steps": args.steps, "guided_passes": passes,

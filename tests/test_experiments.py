@@ -16,7 +16,8 @@ from amodal.eval.report import RunRecord
 from tests.conftest import cli
 
 EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
-TINY = ["backbone=tiny_sd", "extractor=tiny_sam", "dataset=synthetic", "dataset.limit=4", "dataset.n_images=2", "dataset.size=256",
+TINY = ["backbone=tiny_sd", "extractor=tiny_sam", "dataset=synthetic", "dataset.limit=4", "dataset.n_images=2",
+        "dataset.size=256",
         "backbone.steps=1", "logger=none", "output.progress=false", "output.pictures=1"]
 EXTRA = {"area_types": ["area=hull,rect,tiny_depth"], "search": ["hydra.sweeper.n_trials=2"]}
 

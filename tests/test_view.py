@@ -43,4 +43,4 @@ def test_bad_view_settings_are_refused():
     with pytest.raises(ConfigError):
         ViewSpec(context=0.5)
     with pytest.raises(ConfigError):
-        ViewSpec(size=500, multiple=16).model_size
+        _ = ViewSpec(size=500, multiple=16).model_size

@@ -29,10 +29,14 @@ class FolderDataset(ObjectDataset):
             )
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
-            raise DatasetError(f"dataset.root={self.root} does not exist; point it at a folder with images/ and visible/")
+            raise DatasetError(
+                f"dataset.root={self.root} does not exist; point it at a folder with images/ and visible/"
+            )
         for sub in ("images", "visible"):
             if not (self.root / sub).is_dir():
-                raise DatasetError(f"{self.root}: no {sub}/ folder; the layout is images/<id>.png, visible/<id>/<obj>.png")
+                raise DatasetError(
+                    f"{self.root}: no {sub}/ folder; the layout is images/<id>.png, visible/<id>/<obj>.png"
+                )
         self.has_amodal = (self.root / "amodal").is_dir()
         self._images: LRUCache = LRUCache(size=2)
 

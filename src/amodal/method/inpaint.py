@@ -149,7 +149,8 @@ class DiffusionInpainter:
             images = self._run_flux(pipe, x, x0, noise, area_latent, generators)
         else:
             images = self._run_sd(pipe, x, area, x0, noise, area_latent, generators)
-        return [np.clip(np.rint(im * 255), 0, 255).astype(np.uint8) for im in images.float().permute(0, 2, 3, 1).cpu().numpy()]
+        images = images.float().permute(0, 2, 3, 1).cpu().numpy()
+        return [np.clip(np.rint(image * 255), 0, 255).astype(np.uint8) for image in images]
 
     def _leakage_callback(self, x0, noise, area_latent, add_noise):
         """``callback_on_step_end`` applying eq. 7 after step i, with x_t at the next step's timestep.

@@ -16,11 +16,12 @@ from amodal.errors import SampleError
 from amodal.method.area import InpaintingArea
 from amodal.method.extract import components_touching
 from amodal.method.points import PointSampler
-from amodal.method.segment import POINTS_STREAM
 from amodal.method.predictor import Prediction, Predictor
+from amodal.method.segment import POINTS_STREAM
 from amodal.method.view import ViewSpec
 from amodal.sample import Sample
 from amodal.seeding import numpy_rng
+
 
 def unoccluded_rendering(sample: Sample) -> np.ndarray:
     rendering = sample.extras.get("unoccluded")
