@@ -41,9 +41,9 @@ RUN = [
     "output.progress=false",
     "output.pictures=0",
     "dataset.n_images=8",
-    "dataset.size=768",
+    "dataset.size=512",
 ]
-"""~35 objects; a shard renders most of the 8 scenes (0.2-0.5 s each), so its rows come over seconds."""
+"""41 objects; a shard renders most of the 8 scenes (0.1-0.3 s each): its rows come over a second or more."""
 TIMING = ("seconds", "peak_memory_mb")
 METRICS = ("miou", "pixel_iou", "n", "buckets", "include_unoccluded", "counts")
 
@@ -127,28 +127,26 @@ def local_run(tmp_path_factory):
     return root / "run"
 
 
-def sacct(job: str) -> dict[str, tuple[str, str]]:
-    """{job id: (state, exit code)} of a job's tasks, once accounting holds a final state for each."""
+def sacct(job: str, every_run: bool = False) -> dict[str, list[tuple[str, str]]]:
+    """{job id: [(state, exit code)]} of a job's tasks once accounting holds a final state for each: the
+    last run of each, or every run (a requeued task has one per run)."""
     end = time.monotonic() + 30
     while True:
-        out = subprocess.run(
-            ["sacct", "-X", "-n", "-P", "-j", job, "-o", "JobID,State,ExitCode"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        fields = (line.split("|") for line in out.splitlines())
-        tasks = {jid: (state.split()[0], code) for jid, state, code in fields}
-        if tasks and not {"PENDING", "RUNNING", "COMPLETING", "REQUEUED"} & {s for s, _ in tasks.values()}:
+        command = ["sacct", "-X", "-n", "-P", "-j", job, "-o", "JobID,State,ExitCode"]
+        out = subprocess.run([*command, *(["-D"] if every_run else [])], capture_output=True, text=True)
+        tasks: dict[str, list[tuple[str, str]]] = {}
+        for line in out.stdout.splitlines():
+            jid, state, code = line.split("|")
+            tasks.setdefault(jid, []).append((state.split()[0], code))
+        if tasks and not {"PENDING", "RUNNING", "COMPLETING"} & {runs[-1][0] for runs in tasks.values()}:
             return tasks
-        assert time.monotonic() < end, f"sacct still has unfinished tasks of {job}: {tasks}"
+        assert time.monotonic() < end, f"sacct has no final state for every task of {job}: {out}"
         time.sleep(0.5)
 
 
-def squeue(job: str) -> list[str]:
-    return subprocess.run(
-        ["squeue", "-h", "-j", job, "-o", "%i"], capture_output=True, text=True
-    ).stdout.split()
+def squeue(job: str, fields: str = "%i") -> list[str]:
+    out = subprocess.run(["squeue", "-h", "-j", job, "-o", fields], capture_output=True, text=True)
+    return out.stdout.split()
 
 
 def submitted(sweep: Path) -> set[str]:
@@ -203,6 +201,33 @@ def cancel_where_it_stands(job: str) -> None:
     subprocess.run(["scancel", job], check=True)
 
 
+def preempt(job: str) -> None:
+    """Send what SLURM sends before a time limit (``--signal=USR2@signal_delay_s``) or a preemption:
+    submitit checkpoints the Hydra job and requeues it (``scontrol requeue``), up to max_num_timeout."""
+    signal = subprocess.run(["scancel", "--signal=USR2", job], capture_output=True, text=True)
+    assert signal.returncode == 0, f"{job} ended before it could be preempted: {signal.stderr}"
+
+
+def wait_until_requeued(job: str) -> None:
+    end = time.monotonic() + 60
+    while squeue(job, "%T") != ["PENDING"]:
+        assert time.monotonic() < end, f"{job} was not requeued: {squeue(job, '%T %r')}"
+        time.sleep(0.1)
+
+
+def wait_until_gone(job: str) -> None:
+    end = time.monotonic() + 60
+    while squeue(job):
+        assert time.monotonic() < end, f"{job} still in the queue 60 s after scancel"
+        time.sleep(0.1)
+
+
+def complete_rows(run_dir: Path) -> bytes:
+    """results.jsonl up to its last newline (a row cut short by SIGKILL is dropped on resuming)."""
+    data = (run_dir / "results.jsonl").read_bytes()
+    return data[: data.rfind(b"\n") + 1]
+
+
 def test_three_slurm_array_tasks_merge_into_exactly_the_local_run(slurm, local_run, tmp_path):
     sweep = tmp_path / "sweep"
     result = cli(
@@ -217,7 +242,7 @@ def test_three_slurm_array_tasks_merge_into_exactly_the_local_run(slurm, local_r
     )
     assert result.returncode == 0, result.stderr
     array = array_id(sweep)
-    assert sacct(array) == {f"{array}_{i}": ("COMPLETED", "0:0") for i in range(3)}
+    assert sacct(array) == {f"{array}_{i}": [("COMPLETED", "0:0")] for i in range(3)}
     for i in range(3):  # task i ran shard i: its log holds the run folder amodal-run printed
         log = sweep / ".submitit" / f"{array}_{i}" / f"{array}_{i}_0_log.out"
         assert f"{sweep / str(i)}\n" in log.read_text()
@@ -225,7 +250,11 @@ def test_three_slurm_array_tasks_merge_into_exactly_the_local_run(slurm, local_r
     assert_same_run(merged(sweep, tmp_path / "merged"), local_run)
 
 
-def test_a_cancelled_shard_resubmitted_resumes_and_the_merge_is_still_exact(slurm, local_run, tmp_path):
+def test_a_cancelled_shard_resubmitted_and_a_preempted_shard_requeued_resume_exactly(
+    slurm, local_run, tmp_path
+):
+    """One sweep, two shards interrupted halfway: one cancelled (the user resubmits it), one preempted
+    (submitit requeues it). Each resumes from its own results.jsonl, and the merge is still exact."""
     sweep = tmp_path / "sweep"
     common = [*SLURM, "shard.count=3", *RUN, f"hydra.sweep.dir={sweep}"]
     expected = {i: shard_keys(local_run, i, 3) for i in range(3)}
@@ -239,28 +268,45 @@ def test_a_cancelled_shard_resubmitted_resumes_and_the_merge_is_still_exact(slur
         text=True,
     )
     try:
-        victim, end = None, time.monotonic() + 240
-        while victim is None:  # the first shard to write a quarter of its rows is cancelled there and then
-            assert driver.poll() is None and time.monotonic() < end, "no shard started writing rows"
-            victim = next(
-                (i for i in range(3) if rows_written(sweep / str(i)) >= max(1, len(expected[i]) // 4)), None
+        # The first shard between a quarter and half of its rows is cancelled there and then, the next
+        # one preempted.
+        cancelled = preempted = None
+        end = time.monotonic() + 240
+        while preempted is None:
+            assert driver.poll() is None and time.monotonic() < end, "no shard could be interrupted halfway"
+            halfway = (
+                i
+                for i in range(3)
+                if i != cancelled
+                and not (sweep / str(i) / "metrics.json").exists()
+                and max(1, len(expected[i]) // 4) <= rows_written(sweep / str(i)) <= len(expected[i]) // 2
             )
-            time.sleep(0.02)
-        job = f"{array_id(sweep)}_{victim}"
-        cancel_where_it_stands(job)
-        end = time.monotonic() + 60
-        while squeue(job):
-            assert time.monotonic() < end, f"{job} still in the queue 60 s after scancel"
-            time.sleep(0.2)
-        before = (sweep / str(victim) / "results.jsonl").read_bytes()
-        before = before[: before.rfind(b"\n") + 1]  # a row cut short by SIGKILL is dropped on resuming
-        done = before.count(b"\n")
-        assert 0 < done < len(expected[victim]), f"shard {victim} was not cancelled halfway ({done} rows)"
-        assert not (sweep / str(victim) / "metrics.json").exists()
+            if (shard := next(halfway, None)) is None:
+                time.sleep(0.02)
+            elif cancelled is None:
+                cancelled = shard
+                cancel_where_it_stands(f"{array_id(sweep)}_{shard}")
+            else:
+                preempted = shard
+                preempt(f"{array_id(sweep)}_{shard}")
+        array = array_id(sweep)
+        wait_until_gone(f"{array}_{cancelled}")
+        wait_until_requeued(f"{array}_{preempted}")
+        before = {i: complete_rows(sweep / str(i)) for i in (cancelled, preempted)}
+        # SLURM holds a requeued job back for 120 s (BeginTime), a wait that tells nothing here.
+        subprocess.run(["scontrol", "update", f"JobId={array}_{preempted}", "StartTime=now"], check=True)
+        for i, rows in before.items():
+            assert 0 < rows.count(b"\n") < len(expected[i]), f"shard {i} was not stopped halfway"
+            assert not (sweep / str(i) / "metrics.json").exists()
 
-        # Resubmit the one shard into its own folder of the same sweep: it resumes from its results.jsonl.
+        # The cancelled shard is resubmitted into its own folder of the same sweep.
         resubmit = cli(
-            "amodal-run", "-m", f"shard.index={victim}", f"hydra.sweep.subdir={victim}", *common, cwd=tmp_path
+            "amodal-run",
+            "-m",
+            f"shard.index={cancelled}",
+            f"hydra.sweep.subdir={cancelled}",
+            *common,
+            cwd=tmp_path,
         )
         assert resubmit.returncode == 0, resubmit.stderr
         _, stderr = driver.communicate(timeout=300)
@@ -268,19 +314,43 @@ def test_a_cancelled_shard_resubmitted_resumes_and_the_merge_is_still_exact(slur
         if driver.poll() is None:
             driver.kill()
             driver.communicate()
-    # The first submission reports the cancelled task and fails; its other tasks finished.
-    assert driver.returncode != 0 and job in stderr and "CANCELLED" in stderr, stderr
-    array = job.split("_")[0]
-    states = sacct(array)
-    assert states.pop(job)[0] == "CANCELLED" and set(states.values()) == {("COMPLETED", "0:0")}
+    # The first submission reports the cancelled task and fails; the preempted task ran twice.
+    assert driver.returncode != 0 and f"{array}_{cancelled}" in stderr and "CANCELLED" in stderr, stderr
+    runs = sacct(array, every_run=True)
+    assert runs.pop(f"{array}_{cancelled}")[-1][0] == "CANCELLED"
+    assert runs.pop(f"{array}_{preempted}") == [("REQUEUED", "0:0"), ("COMPLETED", "0:0")]
+    assert list(runs.values()) == [[("COMPLETED", "0:0")]]
     (again,) = submitted(sweep) - {array}
-    assert set(sacct(again).values()) == {("COMPLETED", "0:0")}
+    assert list(sacct(again).values()) == [[("COMPLETED", "0:0")]]
 
-    after = (sweep / str(victim) / "results.jsonl").read_bytes()
-    assert after.startswith(before), "rows written before the cancel were changed"
-    assert keys(sweep / str(victim)) == expected[victim]
-    assert (
-        f"resuming: {done} objects done, {len(expected[victim]) - done} to go"
-        in (sweep / str(victim) / "run.log").read_text()
-    )
+    for i, rows in before.items():  # each resumed: the rows it had were kept, only the others were run
+        done = rows.count(b"\n")
+        assert (sweep / str(i) / "results.jsonl").read_bytes().startswith(rows)
+        assert keys(sweep / str(i)) == expected[i]
+        log = (sweep / str(i) / "run.log").read_text()
+        assert f"resuming: {done} objects done, {len(expected[i]) - done} to go" in log
     assert_same_run(merged(sweep, tmp_path / "merged"), local_run)
+
+
+def test_the_script_says_in_one_line_why_it_cannot_start_slurm(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("runs the script as another user, which needs root")
+    env = {**os.environ, "SLURM_LOCAL_STATE": str(tmp_path / "state")}
+    with SCRIPT.open() as script:  # on stdin: the user need not be able to read the checkout
+        up = subprocess.run(
+            ["runuser", "-u", "nobody", "--", "bash", "-s", "up"],
+            stdin=script,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+    assert (up.returncode, up.stdout) == (CANNOT_START, "")
+    assert up.stderr == (
+        "slurm-local: cannot start SLURM here: needs root "
+        "(munged runs as munge, mariadbd as mysql, the SLURM daemons as root)\n"
+    )
+    down = subprocess.run(["bash", str(SCRIPT), "down"], env=env, capture_output=True, text=True)
+    assert (down.returncode, down.stderr) == (
+        0,
+        f"slurm-local: not up (no state file {tmp_path / 'state'})\n",
+    )
