@@ -36,8 +36,10 @@ load_state() {  # sets DIR, SLURM_CONF and PID_<daemon> from the state file; fal
 
 record() { echo "$1=$2" >>"$STATE"; }
 
-alive() {  # alive NAME PID: PID runs the program NAME (not a reused PID)
-    [[ -n ${2:-} && -r /proc/$2/comm && $(cat "/proc/$2/comm" 2>/dev/null) == "$1" ]]
+alive() {  # alive NAME PID: PID runs the program NAME (not a reused PID, nor a zombie waiting for init)
+    local stat
+    [[ -n ${2:-} ]] && stat=$(cat "/proc/$2/stat" 2>/dev/null) || return 1
+    [[ $stat == "$2 ($1) "* && ${stat##*) } != Z* ]]
 }
 
 pid_of() { local var="PID_$1"; echo "${!var:-}"; }

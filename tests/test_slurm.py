@@ -49,10 +49,12 @@ METRICS = ("miou", "pixel_iou", "n", "buckets", "include_unoccluded", "counts")
 
 
 def _alive(name: str, pid: int) -> bool:
+    """``pid`` runs ``name``: not a reused PID, nor a zombie that init has yet to reap."""
     try:
-        return Path(f"/proc/{pid}/comm").read_text().strip() == name
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
+    return stat.startswith(f"{pid} ({name}) ") and not stat.rpartition(") ")[2].startswith("Z")
 
 
 def _processes_of(folder: str) -> list[str]:
