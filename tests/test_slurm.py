@@ -1,5 +1,6 @@
 """Sharded evaluation on a real one-node SLURM cluster that the tests bring up (scripts/slurm-local.sh):
-three array tasks merge into exactly the unsharded run, and a cancelled shard, resubmitted, resumes.
+three array tasks merge into exactly the unsharded run; a shard cancelled halfway and resubmitted, and
+one preempted and requeued by submitit, resume from their results.jsonl and the merge is still exact.
 
 Needs root and apt (the script installs Debian's slurm, munge and mariadb packages when missing); skipped
 with the script's reason elsewhere. One cluster serves the whole session, so run these tests in one
