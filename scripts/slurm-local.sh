@@ -66,13 +66,15 @@ install_packages() {
 }
 
 # -------------------------------------------------------------------------------------------- helpers
-free_port() {  # free_port BASE: the first port from BASE that nothing listens on and we have not taken
-    local port=$1
+free_port() {  # free_port VAR BASE: VAR = the first port from BASE that nothing listens on, nor taken
+    local -n chosen=$1  # by an earlier call (the daemons bind them only later)
+    local port=$2
     while [[ " ${TAKEN_PORTS:-} " == *" $port "* ]] || (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
         port=$((port + 1))
     done
     TAKEN_PORTS="${TAKEN_PORTS:-} $port"
-    echo "$port"
+    # shellcheck disable=SC2034  # a nameref: this sets the caller's variable
+    chosen=$port
 }
 
 wait_for() {  # wait_for SECONDS WHAT LOG COMMAND...: poll COMMAND until it succeeds
@@ -241,12 +243,14 @@ up() {
     PATH=$PATH:/usr/sbin:/sbin
     DIR=$(mktemp -d /tmp/slurm-local.XXXXXX)
     chmod 755 "$DIR"  # munge and mysql must traverse it
-    export SLURM_LOCAL_DIR=$DIR  # every daemon (and slurmstepd) inherits it: `down` finds what is left
+    export SLURM_LOCAL_DIR=$DIR  # every daemon inherits it: `down` finds what is left
     mkdir -p "$DIR/log"
     echo "DIR=$DIR" >"$STATE"
     trap 'say "bring-up failed: stopping what was started (logs kept in $DIR)"; SLURM_LOCAL_KEEP=1 down || true' EXIT
-    DB_PORT=$(free_port 13306) DBD_PORT=$(free_port 16819) CTLD_PORT=$(free_port 16817)
-    SLURMD_PORT=$(free_port 16818)
+    free_port DB_PORT 13306
+    free_port CTLD_PORT 16817
+    free_port SLURMD_PORT 16818
+    free_port DBD_PORT 16819
     DB_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -dc A-Za-z0-9)
     local start=$SECONDS
     start_munged
