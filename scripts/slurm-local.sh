@@ -304,10 +304,16 @@ down() {
             while [[ -n $(squeue -h -o %A 2>/dev/null) ]] && ((SECONDS < end)); do sleep 0.2; done
         fi
     fi
-    local i name
+    local i name end
     for ((i = ${#DAEMONS[@]} - 1; i >= 0; i--)); do
         name=${DAEMONS[i]}
         stop "$name" "$(pid_of "$name")"
+    done
+    end=$((SECONDS + 5))  # stopped daemons are zombies until init reaps them: wait, so `ps` shows none
+    for name in "${DAEMONS[@]}"; do
+        while [[ $(cat "/proc/$(pid_of "$name")/comm" 2>/dev/null) == "$name" ]] && ((SECONDS < end)); do
+            sleep 0.1
+        done
     done
     local left
     left=$(leftovers)
