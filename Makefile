@@ -12,8 +12,11 @@ STAMP := $(VENV)/.installed
 demo: $(STAMP)
 	$(VENV)/bin/amodal-run experiment=quickstart
 
+# The SLURM tests (tests/test_slurm.py) bring up one local cluster for their session: they run in a
+# process of their own, without xdist, after the rest (skipped with the reason where SLURM cannot start).
 test: $(STAMP)
-	$(VENV)/bin/pytest -n 2
+	$(VENV)/bin/pytest -n 2 -m "not slurm"
+	$(VENV)/bin/pytest -p no:xdist -m slurm
 
 install: $(STAMP)
 
