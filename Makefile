@@ -15,6 +15,7 @@ demo: $(STAMP)
 # The SLURM tests (tests/test_slurm.py) bring up one local cluster for their session: they run in a
 # process of their own, without xdist, after the rest (skipped with the reason where SLURM cannot start).
 test: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(VENV)/bin/pytest -n 2 -m "not slurm"
 	$(VENV)/bin/pytest -p no:xdist -m slurm
 
