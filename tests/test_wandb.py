@@ -40,3 +40,16 @@ def test_runs_of_one_multirun_share_a_group(tmp_path):
         (run,) = offline_runs(sweep / job)
         (log,) = run.glob("*.wandb")
         assert b"sweep-sweep" in log.read_bytes()
+
+
+def test_a_multirun_ends_with_a_summary_run_holding_the_report(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = cli("amodal-run", "-m", "logger=wandb", "method=area", "area=hull,rect", "dataset.n_images=1",
+                 "output.progress=false", f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr
+    (summary,) = (sweep / "report" / "wandb").glob("offline-run-*")
+    log = next(summary.glob("*.wandb")).read_bytes()
+    assert b"sweep-sweep" in log and b"report" in log  # the sweep's group, job type "report"
+    assert list((summary / "files" / "media" / "images").glob("buckets_*.png"))
+    (table,) = (summary / "files" / "media" / "table").glob("runs_*.table.json")
+    assert len(json.loads(table.read_text())["data"]) == 2
