@@ -7,7 +7,9 @@ import pytest
 from amodal.config import build, config_dir
 from tests.conftest import composed
 
-GROUPS = sorted(p.name for p in config_dir().iterdir() if p.is_dir() and p.name not in ("experiment", "hydra"))
+# experiment/ holds studies, hydra/ launchers, train/ the training app's own primary config: not groups
+GROUPS = sorted(p.name for p in config_dir().iterdir()
+                if p.is_dir() and p.name not in ("experiment", "hydra", "train"))
 NEEDS = {("dataset", "folder"): "folder_dataset"}
 EXTRA = {  # the defaults of these need real weights
     ("method", "inpaint"): ["backbone=tiny_sd", "extractor=tiny_sam"],

@@ -27,9 +27,17 @@ def auto_device(request: str = "auto") -> str:
     return request
 
 
+def package_path(relative: str) -> str:
+    """``${package:models/weights/synthetic_sd}``: a path inside the installed ``amodal`` package, so a
+    config can name files that ship with it (weights) wherever the package is installed."""
+    return str(Path(__file__).parent / relative)
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("device"):
         OmegaConf.register_new_resolver("device", auto_device)
+    if not OmegaConf.has_resolver("package"):
+        OmegaConf.register_new_resolver("package", package_path)
 
 
 def build(node: DictConfig, what: str):

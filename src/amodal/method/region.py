@@ -1,0 +1,97 @@
+"""``extractor=region``: a CLASSICAL STAND-IN for SAM that needs no weights (SAM with random weights
+segments nothing). It is what makes the synthetic backbone's completions measurable on a CPU; on real
+images use ``extractor=sam`` / ``sam2``.
+
+Like SAM it gets point prompts in V (§5.1: nine points drawn uniformly from V) and segments the object
+they fall on in the inpainted image x̂₀, by region growing in CIELAB colour space:
+1. colour samples of the object: x̂₀ on V; of the background: x̂₀ outside M (grown by ``ring`` pixels);
+2. a pixel is object-like when its colour is nearer the object's samples than the background's
+   (nearest-sample distances, ``margin`` times);
+3. the region is the object-like pixels connected to the prompt points, within ``reach`` pixels of M
+   (the paper's soft inpainting may draw a little beyond M), with its holes filled.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from amodal.errors import ConfigError
+from amodal.method.extract import ExtractionInput, Extractor, components_touching
+from amodal.seeding import numpy_rng
+
+POINTS_STREAM = 3
+
+
+def prompt_points(visible: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` distinct pixels of V drawn uniformly, as (row, column) pairs (all of V if it is smaller).
+    A private sampler: the shared one (``method/points.py``) is on another branch."""
+    rows, cols = np.nonzero(visible)
+    pick = rng.choice(rows.size, size=min(count, rows.size), replace=False)
+    return np.stack([rows[pick], cols[pick]], axis=1)
+
+
+def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """``mask`` grown by a disc of radius ``pixels``."""
+    if pixels <= 0:
+        return mask.copy()
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
+    return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
+
+
+def lab(image: np.ndarray, blur: int) -> np.ndarray:
+    """uint8 RGB → float32 CIELAB (L in 0–100), after a Gaussian blur of ``blur`` pixels (0 = none)."""
+    if blur > 1:
+        image = cv2.GaussianBlur(image, (blur | 1, blur | 1), 0)
+    return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+
+
+def nearest_distance(colours: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    """For each colour (N×3), the distance to the nearest sample (K×3)."""
+    squared = ((colours[:, None, :] - samples[None, :, :]) ** 2).sum(axis=2)
+    return np.sqrt(squared.min(axis=1))
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """The mask with every region it encloses (not reachable from the border) filled."""
+    padded = np.pad(mask.astype(np.uint8), 1)
+    outside = padded.copy()
+    flood = np.zeros((padded.shape[0] + 2, padded.shape[1] + 2), np.uint8)
+    cv2.floodFill(outside, flood, (0, 0), 1)
+    return (mask | (outside[1:-1, 1:-1] == 0)).astype(bool)
+
+
+class RegionExtractor(Extractor):
+    name = "region"
+
+    def __init__(self, points: int = 9, blur: int = 3, margin: float = 1.0, ring: int = 2, reach: int = 4,
+                 samples: int = 256) -> None:
+        if points < 1:
+            raise ConfigError(f"extractor.points={points}: need at least one prompt point")
+        if margin <= 0 or reach < 0 or ring < 0 or samples < 1:
+            raise ConfigError("extractor: need margin > 0, reach ≥ 0, ring ≥ 0 and samples ≥ 1")
+        self.points, self.blur, self.margin = int(points), int(blur), float(margin)
+        self.ring, self.reach, self.samples = int(ring), int(reach), int(samples)
+
+    def __call__(self, inputs: ExtractionInput) -> np.ndarray:
+        visible, area = inputs.visible, inputs.area
+        rng = numpy_rng(inputs.seed, POINTS_STREAM)
+        colours = lab(inputs.inpainted, self.blur)
+        background = ~dilate(area, self.ring)
+        if not visible.any() or not background.any():
+            return visible.copy()
+        obj = self._subsample(colours[visible], rng)
+        bck = self._subsample(colours[background], rng)
+        flat = colours.reshape(-1, 3)
+        likely = (self.margin * nearest_distance(flat, obj) < nearest_distance(flat, bck)).reshape(visible.shape)
+        seeds = np.zeros_like(visible)
+        rows, cols = prompt_points(visible, self.points, rng).T
+        seeds[rows, cols] = True
+        allowed = dilate(area, self.reach)
+        region = components_touching((likely & allowed) | visible, seeds)
+        return fill_holes(region) | visible
+
+    def _subsample(self, colours: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if len(colours) <= self.samples:
+            return colours
+        return colours[rng.choice(len(colours), size=self.samples, replace=False)]

@@ -1,0 +1,399 @@
+"""Training the synthetic backbone: the autoencoder first, then the 9-channel inpainting UNet.
+
+The UNet is trained the way SD-inpainting models are: y's latents are noised to a random timestep t,
+and from [noisy latents | mask at latent size | masked-image latents] and the empty prompt's embedding
+the UNet predicts the noise, under a mean-squared error. Training pairs come from ``train_data.py``.
+
+Every step's randomness is drawn from (seed, phase, step), so a run that stops and resumes from its
+last checkpoint continues exactly as if it had not stopped. Checkpoints, the loss history, a loss
+curve (``loss.png``) and W&B (offline) logs go to the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from amodal.errors import ConfigError
+from amodal.models.synthetic_sd import (
+    assemble,
+    autoencoder,
+    empty_prompt_embedding,
+    inpainting_unet,
+    training_scheduler,
+)
+from amodal.models.train_data import ObjectViews, PairMaker, images_for_vae, object_views, random_crop
+
+log = logging.getLogger(__name__)
+
+PHASES = {"vae": 1, "unet": 2}
+FINGERPRINT = ("seed", "data", "vae", "unet", "text_seed")
+"""Config sections a checkpoint must agree with to be resumed (steps may grow; the rest may not)."""
+
+
+def fingerprint(cfg: DictConfig) -> dict:
+    """The config a checkpoint must agree with to be resumed: all of ``FINGERPRINT`` except the step counts."""
+    out = {}
+    for key in FINGERPRINT:
+        value = cfg[key]
+        value = OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k != "steps"}
+        out[key] = value
+    return json.loads(json.dumps(out))
+
+
+def step_rng(seed: int, phase: str, step: int) -> np.random.Generator:
+    return np.random.default_rng([seed, PHASES[phase], step])
+
+
+def step_generator(rng: np.random.Generator) -> torch.Generator:
+    return torch.Generator().manual_seed(int(rng.integers(2**62)))
+
+
+def lr_factor(step: int, steps: int, warmup: int) -> float:
+    """Linear warm-up, then a cosine decay to a tenth of the peak."""
+    ramp = min(1.0, (step + 1) / max(warmup, 1))
+    return ramp * (0.1 + 0.45 * (1 + math.cos(math.pi * min(step, steps) / max(steps, 1))))
+
+
+class EMA:
+    """An exponential moving average of a model's parameters (with the usual warm-up of the decay)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.shadow = {k: p.detach().clone() for k, p in model.named_parameters()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        decay = min(self.decay, (1 + step) / (10 + step))
+        for k, p in model.named_parameters():
+            self.shadow[k].mul_(decay).add_(p.detach(), alpha=1 - decay)
+
+    @torch.no_grad()
+    def copy_to(self, model: torch.nn.Module) -> None:
+        for k, p in model.named_parameters():
+            p.copy_(self.shadow[k])
+
+
+@dataclass
+class History:
+    loss: list[tuple[int, float]] = field(default_factory=list)
+    validation: list[tuple[int, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class TrainingLog:
+    """W&B (``logger.mode``: offline / online / disabled) under the run folder; one run per folder, resumed."""
+
+    def __init__(self, run_dir: Path, mode: str, project: str, config: dict) -> None:
+        self._run = None
+        if mode == "disabled":
+            return
+        import wandb
+
+        id_file = run_dir / "wandb_run_id.txt"
+        run_id = id_file.read_text().strip() if id_file.exists() else os.urandom(6).hex()
+        id_file.write_text(run_id + "\n")
+        self._run = wandb.init(project=project, mode=mode, dir=str(run_dir), id=run_id, resume="allow",
+                               name=run_dir.name, config=config, tags=["train-synthetic"])
+
+    def log(self, values: dict, step: int) -> None:
+        if self._run is not None:
+            self._run.log({**values, "global_step": step})
+
+    def finish(self) -> None:
+        if self._run is not None:
+            self._run.finish()
+
+
+def save_atomic(obj, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def to_batch(arrays: list[np.ndarray]) -> torch.Tensor:
+    """h×w×3 float arrays → B×3×h×w; h×w masks → B×1×h×w."""
+    stacked = torch.from_numpy(np.stack(arrays).astype(np.float32))
+    return stacked[:, None] if stacked.dim() == 3 else stacked.permute(0, 3, 1, 2).contiguous()
+
+
+class Trainer:
+    def __init__(self, cfg: DictConfig, run_dir: Path, progress: bool = True) -> None:
+        self.cfg, self.run_dir, self.progress = cfg, Path(run_dir), progress
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "checkpoints").mkdir(exist_ok=True)
+        self.fingerprint = fingerprint(cfg)
+        self.histories = {phase: History() for phase in PHASES}
+        torch.manual_seed(int(cfg.seed))
+
+    # -- data ---------------------------------------------------------------------------------------
+    def views(self, seed: int, scenes: int) -> ObjectViews:
+        data = self.cfg.data
+        path = self.run_dir / f"views-seed{seed}-n{scenes}-s{data.scene_size}-v{data.view}.npz"
+        if path.exists():
+            return ObjectViews.load(path)
+        views = object_views(seed, scenes, int(data.scene_size), int(data.view), tuple(data.context),
+                             progress=self.progress)
+        views.save(path)
+        return views
+
+    def pair_maker(self, views: ObjectViews) -> PairMaker:
+        data = self.cfg.data
+        return PairMaker(views, dict(data.masks), occluder=float(data.occluder),
+                         object_noise=float(data.object_noise), background_kernel=int(data.background_kernel))
+
+    # -- checkpoints --------------------------------------------------------------------------------
+    def _checkpoint_path(self, phase: str) -> Path:
+        return self.run_dir / "checkpoints" / f"{phase}.pt"
+
+    def _load_checkpoint(self, phase: str):
+        path = self._checkpoint_path(phase)
+        if not path.exists():
+            return None
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if state["fingerprint"] != self.fingerprint:
+            keys = sorted(k for k in self.fingerprint if state["fingerprint"].get(k) != self.fingerprint[k])
+            raise ConfigError(f"{path} was trained with another config (differs in: {', '.join(keys)}); "
+                              "resume with the same config or choose a new hydra.run.dir")
+        return state
+
+    # -- one phase ----------------------------------------------------------------------------------
+    def _run_phase(self, phase: str, model: torch.nn.Module, settings: DictConfig,
+                   loss_fn: Callable[[np.random.Generator], torch.Tensor],
+                   validate: Callable[[torch.nn.Module], float], logger: TrainingLog,
+                   ema_decay: float | None = None) -> torch.nn.Module:
+        steps, every = int(settings.steps), int(self.cfg.checkpoint_every)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=float(settings.lr), weight_decay=0.0)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: lr_factor(s, steps, int(settings.warmup)))
+        ema = EMA(model, ema_decay) if ema_decay else None
+        history = self.histories[phase]
+        start = 0
+        state = self._load_checkpoint(phase)
+        if state is not None:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            if ema is not None:
+                ema.shadow = state["ema"]
+            history.loss, history.validation = state["loss"], state["validation"]
+            history.seconds, start = state["seconds"], state["step"]
+            if start < steps:
+                log.info("%s: resuming at step %d of %d", phase, start, steps)
+
+        def checkpoint(step: int) -> None:
+            save_atomic({"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "schedule": schedule.state_dict(), "ema": ema.shadow if ema else None,
+                         "loss": history.loss, "validation": history.validation, "seconds": history.seconds,
+                         "fingerprint": self.fingerprint}, self._checkpoint_path(phase))
+            self.plot()
+
+        bar = tqdm(total=steps, initial=start, desc=f"training {phase}", unit="step", disable=not self.progress,
+                   dynamic_ncols=True)
+        model.train()
+        for step in range(start, steps):
+            began = time.perf_counter()
+            loss = loss_fn(step_rng(int(self.cfg.seed), phase, step))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            if ema is not None:
+                ema.update(model, step)
+            history.seconds += time.perf_counter() - began
+            history.loss.append((step + 1, float(loss.detach())))
+            logger.log({f"{phase}/loss": history.loss[-1][1], f"{phase}/lr": schedule.get_last_lr()[0]}, step + 1)
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.mean([v for _, v in history.loss[-50:]]):.4f}", refresh=False)
+            if (step + 1) % every == 0 or step + 1 == steps:
+                evaluated = self._evaluate(model, ema, validate)
+                history.validation.append((step + 1, evaluated))
+                logger.log({f"{phase}/validation": evaluated}, step + 1)
+                checkpoint(step + 1)
+        bar.close()
+        if ema is not None:
+            ema.copy_to(model)
+        return model.eval()
+
+    @staticmethod
+    def _evaluate(model, ema, validate) -> float:
+        """The validation loss, with the EMA weights when there are any."""
+        if ema is None:
+            model.eval()
+            value = validate(model)
+            model.train()
+            return value
+        live = {k: p.detach().clone() for k, p in model.named_parameters()}
+        ema.copy_to(model)
+        model.eval()
+        value = validate(model)
+        with torch.no_grad():
+            for k, p in model.named_parameters():
+                p.copy_(live[k])
+        model.train()
+        return value
+
+    # -- the autoencoder ----------------------------------------------------------------------------
+    def train_vae(self, maker: PairMaker, validation: PairMaker, logger: TrainingLog):
+        settings = self.cfg.vae
+        torch.manual_seed(int(self.cfg.seed))
+        vae = autoencoder(settings.block_out_channels, int(settings.latent_channels),
+                          int(settings.layers_per_block), int(settings.norm_num_groups))
+        final = self.run_dir / "vae"
+        if (final / "config.json").exists() and self._phase_done("vae"):
+            from diffusers import AutoencoderKL
+
+            return AutoencoderKL.from_pretrained(final).eval()
+
+        def loss_fn(rng):
+            images = [random_crop(images_for_vae(maker(int(rng.integers(len(maker.views))), rng), rng),
+                                  int(settings.crop), rng) for _ in range(int(settings.batch_size))]
+            x = to_batch(images)
+            posterior = vae.encode(x).latent_dist
+            reconstruction = vae.decode(posterior.sample(generator=step_generator(rng))).sample
+            return F.l1_loss(reconstruction, x) + float(settings.kl_weight) * posterior.kl().mean()
+
+        val_images = to_batch(self._validation_vae_images(validation))
+
+        def validate(model):
+            with torch.no_grad():
+                return float(F.l1_loss(model.decode(model.encode(val_images).latent_dist.mode()).sample, val_images))
+
+        vae = self._run_phase("vae", vae, settings, loss_fn, validate, logger)
+        with torch.no_grad():
+            latents = vae.encode(val_images).latent_dist.mode()
+        vae.register_to_config(scaling_factor=float(1.0 / latents.std()))  # unit-variance latents, as SD's 0.18215
+        vae.save_pretrained(final)
+        return vae
+
+    def _validation_vae_images(self, validation: PairMaker) -> list[np.ndarray]:
+        rng = np.random.default_rng([int(self.cfg.seed), 99])
+        count = min(int(self.cfg.data.validation_items), len(validation.views))
+        return [images_for_vae(validation(i, rng), rng) for i in range(count)]
+
+    def _phase_done(self, phase: str) -> bool:
+        state = self._load_checkpoint(phase)
+        if state is None:
+            return False
+        history = self.histories[phase]
+        history.loss, history.validation, history.seconds = state["loss"], state["validation"], state["seconds"]
+        return state["step"] >= int(self.cfg[phase].steps)
+
+    # -- the inpainting UNet ------------------------------------------------------------------------
+    def train_unet(self, vae, maker: PairMaker, validation: PairMaker, logger: TrainingLog):
+        settings, view = self.cfg.unet, int(self.cfg.data.view)
+        factor = 2 ** (len(vae.config.block_out_channels) - 1)
+        if view % factor:
+            raise ConfigError(f"data.view={view} must be a multiple of the autoencoder's downsampling ({factor})")
+        latent = view // factor
+        torch.manual_seed(int(self.cfg.seed) + 1)
+        unet = inpainting_unet(latent, int(vae.config.latent_channels), settings.block_out_channels,
+                               int(settings.layers_per_block), int(settings.attention_head_dim),
+                               int(settings.norm_num_groups))
+        noise_schedule = training_scheduler()
+        embedding = empty_prompt_embedding(int(self.cfg.text_seed))
+        scaling = float(vae.config.scaling_factor)
+        vae.requires_grad_(False)
+
+        def encode(x: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return vae.encode(x).latent_dist.mode() * scaling
+
+        def inputs(pairs, generator):
+            target, masked = to_batch([p.target for p in pairs]), to_batch([p.masked for p in pairs])
+            mask = F.interpolate(to_batch([p.mask for p in pairs]), size=(latent, latent), mode="nearest")
+            latents, masked_latents = encode(target), encode(masked)
+            noise = torch.randn(latents.shape, generator=generator)
+            t = torch.randint(0, noise_schedule.config.num_train_timesteps, (len(pairs),), generator=generator)
+            noisy = noise_schedule.add_noise(latents, noise, t)
+            return torch.cat([noisy, mask, masked_latents], dim=1), t, noise
+
+        def loss_fn(rng):
+            pairs = [maker(int(rng.integers(len(maker.views))), rng) for _ in range(int(settings.batch_size))]
+            sample, t, noise = inputs(pairs, step_generator(rng))
+            prediction = unet(sample, t, embedding.expand(len(pairs), -1, -1)).sample
+            return F.mse_loss(prediction, noise)
+
+        rng = np.random.default_rng([int(self.cfg.seed), 98])
+        count = min(int(self.cfg.data.validation_items), len(validation.views))
+        fixed = inputs([validation(i, rng) for i in range(count)], step_generator(rng))
+
+        def validate(model):
+            sample, t, noise = fixed
+            with torch.no_grad():
+                return float(F.mse_loss(model(sample, t, embedding.expand(len(t), -1, -1)).sample, noise))
+
+        return self._run_phase("unet", unet, settings, loss_fn, validate, logger, float(settings.ema_decay))
+
+    # -- all of it ----------------------------------------------------------------------------------
+    def run(self):
+        data = self.cfg.data
+        if int(data.seed) == int(data.validation_seed):
+            raise ConfigError("data.validation_seed must differ from data.seed (held-out scenes)")
+        maker = self.pair_maker(self.views(int(data.seed), int(data.scenes)))
+        validation = self.pair_maker(self.views(int(data.validation_seed), int(data.validation_scenes)))
+        log.info("%d training objects, %d validation objects", len(maker.views), len(validation.views))
+        logger = TrainingLog(self.run_dir, str(self.cfg.logger.mode), str(self.cfg.logger.project),
+                             OmegaConf.to_container(self.cfg, resolve=True))
+        try:
+            vae = self.train_vae(maker, validation, logger)
+            unet = self.train_unet(vae, maker, validation, logger)
+        finally:
+            logger.finish()
+        self.plot()
+        pipe = assemble(vae, unet, int(self.cfg.text_seed))
+        pipe.save_pretrained(self.run_dir / "pipeline")
+        return pipe
+
+    def summary(self) -> dict:
+        out = {}
+        for phase, history in self.histories.items():
+            tail = [v for _, v in history.loss[-200:]]
+            out[phase] = {"steps": len(history.loss), "final_loss": float(np.mean(tail)) if tail else None,
+                          "validation": history.validation[-1][1] if history.validation else None,
+                          "minutes": history.seconds / 60}
+        return out
+
+    def plot(self) -> None:
+        """loss.png: each phase's training loss (light: per step; dark: a 100-step moving mean) and the
+        validation loss at the checkpoints."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+        titles = {"vae": "autoencoder: L1 + KL", "unet": "inpainting UNet: noise MSE"}
+        for ax, (phase, history) in zip(axes, self.histories.items()):
+            ax.set_title(titles[phase])
+            ax.set_xlabel("step")
+            if not history.loss:
+                continue
+            steps, values = np.array(history.loss).T
+            ax.plot(steps, values, color="tab:blue", alpha=0.25, linewidth=0.6, label="train (step)")
+            if len(values) >= 100:
+                mean = np.convolve(values, np.ones(100) / 100, mode="valid")
+                ax.plot(steps[99:], mean, color="tab:blue", label="train (100-step mean)")
+            if history.validation:
+                vs, vv = np.array(history.validation).T
+                ax.plot(vs, vv, "o-", color="tab:orange", markersize=3, label="validation")
+            ax.set_yscale("log")
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(self.run_dir / "loss.png", dpi=110)
+        plt.close(fig)

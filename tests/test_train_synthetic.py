@@ -1,0 +1,117 @@
+"""Training the synthetic backbone: masks and pairs built as documented, the loss falls in a few steps,
+and a run that stops and resumes from its checkpoint ends exactly where an uninterrupted one does."""
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from amodal.config import config_dir
+from amodal.errors import ConfigError
+from amodal.method.area import convex_hull_area
+from amodal.models import train as train_module
+from amodal.models.train import Trainer
+from amodal.models.train_data import PairMaker, object_views
+from amodal.models.train_masks import KINDS, draw_mask
+
+TINY = [
+    "data.scenes=2", "data.validation_scenes=1", "data.validation_items=8", "data.view=32",
+    "vae.block_out_channels=[8,16]", "vae.norm_num_groups=4", "vae.batch_size=4", "vae.crop=16",
+    "unet.block_out_channels=[16,32]", "unet.norm_num_groups=8", "unet.batch_size=4",
+    "vae.warmup=5", "unet.warmup=5", "vae.lr=3e-3", "unet.lr=2e-3", "logger.mode=disabled", "progress=false",
+]
+
+
+def tiny_config(*overrides):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(config_dir() / "train")):
+        cfg = compose("synthetic", overrides=[*TINY, *overrides])
+    GlobalHydra.instance().clear()
+    return cfg
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models gain nothing from threads, and on a shared CPU they thrash."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def views():
+    return object_views(seed=1000, scenes=2, scene_size=256, view=32, context=(1.6, 2.6), progress=False)
+
+
+def test_every_mask_kind_is_a_bool_mask_and_the_hull_kinds_hold_what_they_promise(views):
+    rng = np.random.default_rng(0)
+    i = int(np.argmax([(a & ~v).sum() for a, v in zip(views.amodal, views.visible)]))  # the most hidden
+    visible, amodal = views.visible[i], views.amodal[i]
+    assert (amodal & ~visible).any()
+    for kind in KINDS:
+        mask = draw_mask(kind, visible, amodal, views.amodal[0], rng)
+        assert mask.dtype == bool and mask.shape == visible.shape
+    hull_hidden = draw_mask("hull_hidden", visible, amodal, amodal, rng)
+    assert np.all(hull_hidden[convex_hull_area(visible)]) and np.all(hull_hidden[amodal & ~visible])
+    assert np.array_equal(draw_mask("hull", visible, amodal, amodal, rng), convex_hull_area(visible))
+    assert not draw_mask("empty", visible, amodal, amodal, rng).any()
+    with pytest.raises(ValueError, match="unknown mask kind"):
+        draw_mask("lasso", visible, amodal, amodal, rng)
+
+
+def test_a_pair_is_the_whole_object_on_the_background_with_the_mask_greyed_out(views):
+    maker = PairMaker(views, {"hull_hidden": 1.0}, occluder=0.0)
+    pair = maker(0, np.random.default_rng(3))
+    assert np.array_equal(pair.masked[pair.mask], np.zeros_like(pair.masked[pair.mask]))
+    assert np.array_equal(pair.masked[~pair.mask], pair.target[~pair.mask])
+    assert pair.target.min() >= -1 and pair.target.max() <= 1
+    again = maker(0, np.random.default_rng(3))
+    assert np.array_equal(pair.target, again.target) and np.array_equal(pair.mask, again.mask)
+
+
+def test_a_few_steps_from_scratch_make_both_losses_fall(tmp_path):
+    cfg = tiny_config("vae.steps=40", "unet.steps=40", "checkpoint_every=10")
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    trainer.run()
+    for phase, drop in (("vae", 0.95), ("unet", 0.8)):
+        losses = [v for _, v in trainer.histories[phase].loss]
+        validation = [v for _, v in trainer.histories[phase].validation]  # fixed held-out batch
+        assert len(losses) == 40 and len(validation) == 4
+        assert np.mean(losses[-10:]) < np.mean(losses[:10]), phase
+        assert validation[-1] < drop * validation[0], phase
+    assert (tmp_path / "run" / "pipeline" / "model_index.json").is_file()
+    assert (tmp_path / "run" / "loss.png").stat().st_size > 0
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    cfg = tiny_config("vae.steps=6", "unet.steps=8", "checkpoint_every=4")
+    straight = Trainer(cfg, tmp_path / "straight", progress=False).run().unet.state_dict()
+
+    real = train_module.step_rng
+
+    def crash_at_unet_step_6(seed, phase, step):
+        if phase == "unet" and step == 6:
+            raise KeyboardInterrupt
+        return real(seed, phase, step)
+
+    monkeypatch.setattr(train_module, "step_rng", crash_at_unet_step_6)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(cfg, tmp_path / "resumed", progress=False).run()
+    monkeypatch.setattr(train_module, "step_rng", real)
+    resumed = Trainer(cfg, tmp_path / "resumed", progress=False)
+    weights = resumed.run().unet.state_dict()
+    assert [s for s, _ in resumed.histories["unet"].loss] == list(range(1, 9))
+    for name, value in straight.items():
+        assert torch.allclose(value, weights[name], atol=1e-6), name
+
+
+def test_resuming_with_another_recipe_is_refused_in_one_line(tmp_path):
+    Trainer(tiny_config("vae.steps=4", "unet.steps=4", "checkpoint_every=4"), tmp_path / "run", progress=False).run()
+    more_steps = Trainer(tiny_config("vae.steps=4", "unet.steps=6", "checkpoint_every=4"), tmp_path / "run",
+                         progress=False)
+    assert more_steps._load_checkpoint("unet")["step"] == 4  # steps may grow
+    other = Trainer(tiny_config("vae.steps=4", "unet.steps=4", "vae.lr=1e-2"), tmp_path / "run", progress=False)
+    with pytest.raises(ConfigError, match="differs in: vae"):
+        other.run()
