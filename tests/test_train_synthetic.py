@@ -47,7 +47,8 @@ def views():
 
 def test_every_mask_kind_is_a_bool_mask_and_the_hull_kinds_hold_what_they_promise(views):
     rng = np.random.default_rng(0)
-    i = int(np.argmax([(a & ~v).sum() for a, v in zip(views.amodal, views.visible)]))  # the most hidden
+    hidden = [(a & ~v).sum() for a, v in zip(views.amodal, views.visible, strict=True)]
+    i = int(np.argmax(hidden))  # the most hidden object
     visible, amodal = views.visible[i], views.amodal[i]
     assert (amodal & ~visible).any()
     for kind in KINDS:
@@ -108,10 +109,11 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
 
 
 def test_resuming_with_another_recipe_is_refused_in_one_line(tmp_path):
-    Trainer(tiny_config("vae.steps=4", "unet.steps=4", "checkpoint_every=4"), tmp_path / "run", progress=False).run()
-    more_steps = Trainer(tiny_config("vae.steps=4", "unet.steps=6", "checkpoint_every=4"), tmp_path / "run",
-                         progress=False)
+    run = tmp_path / "run"
+    Trainer(tiny_config("vae.steps=4", "unet.steps=4", "checkpoint_every=4"), run, progress=False).run()
+    more = tiny_config("vae.steps=4", "unet.steps=6", "checkpoint_every=4")
+    more_steps = Trainer(more, run, progress=False)
     assert more_steps._load_checkpoint("unet")["step"] == 4  # steps may grow
-    other = Trainer(tiny_config("vae.steps=4", "unet.steps=4", "vae.lr=1e-2"), tmp_path / "run", progress=False)
+    other = Trainer(tiny_config("vae.steps=4", "unet.steps=4", "vae.lr=1e-2"), run, progress=False)
     with pytest.raises(ConfigError, match="differs in: vae"):
         other.run()

@@ -4,7 +4,8 @@ images use ``extractor=sam`` / ``sam2``.
 
 Like SAM it gets point prompts in V (§5.1: nine points drawn uniformly from V) and segments the object
 they fall on in the inpainted image x̂₀, by region growing in CIELAB colour space:
-1. colour samples of the object: x̂₀ on V; of the background: x̂₀ outside M (grown by ``ring`` pixels);
+1. colour samples of the object: x̂₀ on V's inside (V eroded past the blur); of the background:
+   x̂₀ outside M grown by ``ring`` pixels;
 2. a pixel is object-like when its colour is nearer the object's samples than the background's
    (nearest-sample distances, ``margin`` times);
 3. the region is the object-like pixels connected to the prompt points, within ``reach`` pixels of M
@@ -37,6 +38,10 @@ def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
         return mask.copy()
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
     return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
+
+
+def erode(mask: np.ndarray, pixels: int) -> np.ndarray:
+    return ~dilate(~mask, pixels)
 
 
 def lab(image: np.ndarray, blur: int) -> np.ndarray:
@@ -80,10 +85,12 @@ class RegionExtractor(Extractor):
         background = ~dilate(area, self.ring)
         if not visible.any() or not background.any():
             return visible.copy()
-        obj = self._subsample(colours[visible], rng)
+        core = erode(visible, self.blur // 2 + 1)  # V's inside: its rim is blurred into the background
+        obj = self._subsample(colours[core if core.any() else visible], rng)
         bck = self._subsample(colours[background], rng)
         flat = colours.reshape(-1, 3)
-        likely = (self.margin * nearest_distance(flat, obj) < nearest_distance(flat, bck)).reshape(visible.shape)
+        nearer = self.margin * nearest_distance(flat, obj) < nearest_distance(flat, bck)
+        likely = nearer.reshape(visible.shape)
         seeds = np.zeros_like(visible)
         rows, cols = prompt_points(visible, self.points, rng).T
         seeds[rows, cols] = True

@@ -20,18 +20,20 @@ size, trained from scratch on this package's synthetic scenes (`amodal.data.synt
 method (`method=inpaint`) produces real amodal completions on a CPU: `backbone=synthetic_sd`. It knows
 nothing but textured shapes on smooth backgrounds; it is not a substitute for SD1.5/SD2/SDXL/Flux.
 
-**Parts.** `AutoencoderKL` (blocks {list(cfg.vae.block_out_channels)}, {cfg.vae.latent_channels} latent channels,
-downsampling by 4: a {data.view} px view → {data.view // 4}×{data.view // 4} latents); `UNet2DConditionModel` with 9 input
-channels [noisy latents | mask | masked-image latents] (blocks {list(cfg.unet.block_out_channels)}, cross-attention at
-the coarsest level); the tiny CLIP tokenizer and text encoder of `amodal.models.tiny` with fixed random
+**Parts.** `AutoencoderKL` (blocks {list(cfg.vae.block_out_channels)}, {cfg.vae.latent_channels} latent
+channels, downsampling by 4: a {data.view} px view → {data.view // 4}×{data.view // 4} latents);
+`UNet2DConditionModel` with 9 input channels [noisy latents | mask | masked-image latents] (blocks
+{list(cfg.unet.block_out_channels)}, cross-attention at the coarsest level); the tiny CLIP tokenizer
+and text encoder of `amodal.models.tiny` with fixed random
 weights (seed {cfg.text_seed}; the method is prompt-free, the UNet only ever reads the empty prompt's
 embedding); a DDIM scheduler (trailing timesteps) on SD's scaled-linear noise schedule. Weights are stored
 in {cfg.export.dtype}; load them in float32 on a CPU (the backbone config does).
 
 ## Data
 
-Scenes of `render_scene(seed={data.seed}, index, size={data.scene_size})` for index < {data.scenes} (validation loss:
-seed {data.validation_seed}, {data.validation_scenes} scenes). **Evaluations use seeds below 1000, never these.**
+Scenes of `render_scene(seed={data.seed}, index, size={data.scene_size})` for index < {data.scenes}
+(validation loss: seed {data.validation_seed}, {data.validation_scenes} scenes).
+**Evaluations use seeds below 1000, never these.**
 Each object with ≥ 64 visible pixels is cropped the way `view.mode=crop` frames it at inference
 (a square around hull(V), the side drawn from {list(data.context)} × the hull's; resized to {data.view} px).
 Augmentation: the 8 symmetries of the square, a random permutation of the colour channels, and with
@@ -40,8 +42,8 @@ odds {data.occluder} a further occluder (another object's outline) over the obje
 **Training pair** (designed for what the method feeds the model at inference: V's pixels lightly
 noised on the histogram background x_bck, inpainting area M = hull(V)):
 - target y: the object's *unoccluded* rendering, with its anti-aliased edge, composited on the
-  histogram background that `background=histogram` builds from V's colours (blur {data.background_kernel}): the
-  completed object on exactly the background the method will put around it;
+  histogram background that `background=histogram` builds from V's colours
+(blur {data.background_kernel}): the completed object on exactly the background the method will put around it;
 - mask, drawn per pair with these odds:
 ```yaml
 {_yaml(data.masks)}
@@ -52,7 +54,8 @@ noised on the histogram background x_bck, inpainting area M = hull(V)):
   image is the whole image), which mask guidance feeds the model at every step;
 - masked image: y outside the mask, 0 (mid-grey) inside, as the pipeline makes it.
 
-The autoencoder learns to encode targets, condition images (eqs. 8–9 with s_obj = {data.object_noise}) and masked images.
+The autoencoder learns to encode targets, condition images (eqs. 8–9 with s_obj = {data.object_noise})
+and masked images.
 
 ## Recipe
 
@@ -66,17 +69,19 @@ unet:
 - Autoencoder: L1 reconstruction + {cfg.vae.kl_weight} × KL on random {cfg.vae.crop} px crops, then the latent
   scaling factor set to 1 / std of the validation latents (SD's 0.18215 is the same idea).
 - UNet: the usual noise-prediction MSE (ε-prediction) at t ~ U{{0, 999}}, SD's schedule; AdamW, linear
-  warm-up then cosine decay to a tenth; gradient clipping at 1; EMA of the weights (decay {cfg.unet.ema_decay}),
-  which are the ones shipped.
+  warm-up then cosine decay to a tenth; gradient clipping at 1; EMA of the weights
+(decay {cfg.unet.ema_decay}), which are the ones shipped.
 - Every step's randomness is a function of (seed, phase, step): resuming from a checkpoint continues
   the same run.
 
 ## Result
 
-| phase | steps | final training loss (mean of last 200 steps) | validation loss | wall time (2 shared CPU cores) |
+| phase | steps | training loss (mean of the last 200 steps) | validation loss | wall time |
 |---|---|---|---|---|
-| autoencoder | {vae['steps']} | {_num(vae['final_loss'])} | {_num(vae['validation'])} (L1) | {vae['minutes']:.0f} min |
-| UNet | {unet['steps']} | {_num(unet['final_loss'])} | {_num(unet['validation'])} (noise MSE, EMA weights) | {unet['minutes']:.0f} min |
+{_row("autoencoder", vae, "L1")}
+{_row("UNet", unet, "noise MSE, EMA weights")}
+
+Wall time: summed step times on 2 CPU cores shared with other work (torch with {cfg.threads} thread(s)).
 
 ![loss curves](loss.png)
 
@@ -92,6 +97,11 @@ Interrupted? Run it again with `hydra.run.dir=<the run folder>`: it resumes from
 
 def _indent(text: str) -> str:
     return "\n".join("  " + line for line in text.splitlines())
+
+
+def _row(name: str, phase: dict, kind: str) -> str:
+    return (f"| {name} | {phase['steps']} | {_num(phase['final_loss'])} "
+            f"| {_num(phase['validation'])} ({kind}) | {phase['minutes']:.0f} min |")
 
 
 def _num(value) -> str:

@@ -52,9 +52,9 @@ def autoencoder(block_out_channels: Sequence[int] = (32, 48, 64), latent_channel
     return vae
 
 
-def inpainting_unet(latent_size: int, latent_channels: int = 4, block_out_channels: Sequence[int] = (48, 96, 192),
-                    layers_per_block: int = 1, attention_head_dim: int = 8, norm_num_groups: int = 16
-                    ) -> UNet2DConditionModel:
+def inpainting_unet(latent_size: int, latent_channels: int = 4,
+                    block_out_channels: Sequence[int] = (48, 96, 192), layers_per_block: int = 1,
+                    attention_head_dim: int = 8, norm_num_groups: int = 16) -> UNet2DConditionModel:
     """SD-inpainting's layout: 2·latent_channels + 1 inputs; cross-attention only at the coarsest level
     (attention on 16×16 latents costs most of a CPU step and the coarsest level already sees it all)."""
     blocks = len(block_out_channels)
@@ -63,7 +63,8 @@ def inpainting_unet(latent_size: int, latent_channels: int = 4, block_out_channe
         block_out_channels=tuple(block_out_channels), layers_per_block=layers_per_block,
         down_block_types=("DownBlock2D",) * (blocks - 1) + ("CrossAttnDownBlock2D",),
         up_block_types=("CrossAttnUpBlock2D",) + ("UpBlock2D",) * (blocks - 1),
-        cross_attention_dim=TEXT_WIDTH, attention_head_dim=attention_head_dim, norm_num_groups=norm_num_groups,
+        cross_attention_dim=TEXT_WIDTH, attention_head_dim=attention_head_dim,
+        norm_num_groups=norm_num_groups,
     )
 
 
@@ -86,7 +87,8 @@ def text_parts(seed: int = 0):
     return tokenizer, encoder
 
 
-def assemble(vae: AutoencoderKL, unet: UNet2DConditionModel, text_seed: int = 0) -> StableDiffusionInpaintPipeline:
+def assemble(vae: AutoencoderKL, unet: UNet2DConditionModel,
+             text_seed: int = 0) -> StableDiffusionInpaintPipeline:
     tokenizer, text_encoder = text_parts(text_seed)
     return StableDiffusionInpaintPipeline(
         vae=vae.eval(), text_encoder=text_encoder, tokenizer=tokenizer, unet=unet.eval(),

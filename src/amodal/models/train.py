@@ -44,7 +44,7 @@ FINGERPRINT = ("seed", "data", "vae", "unet", "text_seed")
 
 
 def fingerprint(cfg: DictConfig) -> dict:
-    """The config a checkpoint must agree with to be resumed: all of ``FINGERPRINT`` except the step counts."""
+    """What a checkpoint must agree with to be resumed: ``FINGERPRINT`` but the step counts."""
     out = {}
     for key in FINGERPRINT:
         value = cfg[key]
@@ -96,7 +96,7 @@ class History:
 
 
 class TrainingLog:
-    """W&B (``logger.mode``: offline / online / disabled) under the run folder; one run per folder, resumed."""
+    """W&B (``logger.mode``: offline / online / disabled) in the run folder; one run per folder."""
 
     def __init__(self, run_dir: Path, mode: str, project: str, config: dict) -> None:
         self._run = None
@@ -202,8 +202,8 @@ class Trainer:
                          "fingerprint": self.fingerprint}, self._checkpoint_path(phase))
             self.plot()
 
-        bar = tqdm(total=steps, initial=start, desc=f"training {phase}", unit="step", disable=not self.progress,
-                   dynamic_ncols=True)
+        bar = tqdm(total=steps, initial=start, desc=f"training {phase}", unit="step",
+                   disable=not self.progress, dynamic_ncols=True)
         model.train()
         for step in range(start, steps):
             began = time.perf_counter()
@@ -217,7 +217,8 @@ class Trainer:
                 ema.update(model, step)
             history.seconds += time.perf_counter() - began
             history.loss.append((step + 1, float(loss.detach())))
-            logger.log({f"{phase}/loss": history.loss[-1][1], f"{phase}/lr": schedule.get_last_lr()[0]}, step + 1)
+            logger.log({f"{phase}/loss": history.loss[-1][1], f"{phase}/lr": schedule.get_last_lr()[0]},
+                       step + 1)
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean([v for _, v in history.loss[-50:]]):.4f}", refresh=False)
             if (step + 1) % every == 0 or step + 1 == steps:
@@ -272,12 +273,14 @@ class Trainer:
 
         def validate(model):
             with torch.no_grad():
-                return float(F.l1_loss(model.decode(model.encode(val_images).latent_dist.mode()).sample, val_images))
+                reconstruction = model.decode(model.encode(val_images).latent_dist.mode()).sample
+                return float(F.l1_loss(reconstruction, val_images))
 
         vae = self._run_phase("vae", vae, settings, loss_fn, validate, logger)
         with torch.no_grad():
             latents = vae.encode(val_images).latent_dist.mode()
-        vae.register_to_config(scaling_factor=float(1.0 / latents.std()))  # unit-variance latents, as SD's 0.18215
+        # unit-variance latents for the diffusion model (SD's 0.18215 is the same idea)
+        vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
         vae.save_pretrained(final)
         return vae
 
@@ -291,7 +294,8 @@ class Trainer:
         if state is None:
             return False
         history = self.histories[phase]
-        history.loss, history.validation, history.seconds = state["loss"], state["validation"], state["seconds"]
+        history.loss, history.validation = state["loss"], state["validation"]
+        history.seconds = state["seconds"]
         return state["step"] >= int(self.cfg[phase].steps)
 
     # -- the inpainting UNet ------------------------------------------------------------------------
@@ -299,7 +303,7 @@ class Trainer:
         settings, view = self.cfg.unet, int(self.cfg.data.view)
         factor = 2 ** (len(vae.config.block_out_channels) - 1)
         if view % factor:
-            raise ConfigError(f"data.view={view} must be a multiple of the autoencoder's downsampling ({factor})")
+            raise ConfigError(f"data.view={view}: use a multiple of the autoencoder's factor {factor}")
         latent = view // factor
         torch.manual_seed(int(self.cfg.seed) + 1)
         unet = inpainting_unet(latent, int(vae.config.latent_channels), settings.block_out_channels,
@@ -319,7 +323,8 @@ class Trainer:
             mask = F.interpolate(to_batch([p.mask for p in pairs]), size=(latent, latent), mode="nearest")
             latents, masked_latents = encode(target), encode(masked)
             noise = torch.randn(latents.shape, generator=generator)
-            t = torch.randint(0, noise_schedule.config.num_train_timesteps, (len(pairs),), generator=generator)
+            steps = noise_schedule.config.num_train_timesteps
+            t = torch.randint(0, steps, (len(pairs),), generator=generator)
             noisy = noise_schedule.add_noise(latents, noise, t)
             return torch.cat([noisy, mask, masked_latents], dim=1), t, noise
 
@@ -379,7 +384,7 @@ class Trainer:
 
         fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
         titles = {"vae": "autoencoder: L1 + KL", "unet": "inpainting UNet: noise MSE"}
-        for ax, (phase, history) in zip(axes, self.histories.items()):
+        for ax, (phase, history) in zip(axes, self.histories.items(), strict=True):
             ax.set_title(titles[phase])
             ax.set_xlabel("step")
             if not history.loss:

@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from amodal.data.synthetic import render_scene
 from amodal.method.area import convex_hull_area
 from amodal.method.background import HistogramBackground
 from amodal.method.condition import condition_image, to_model_space
 from amodal.method.view import ViewSpec
-from amodal.data.synthetic import render_scene
 from amodal.models.train_masks import KINDS, draw_mask, place_occluder
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def object_views(seed: int, scenes: int, scene_size: int, view: int, context: tu
     out: dict[str, list] = {name: [] for name in FIELDS}
     for index in tqdm(range(scenes), desc="rendering scenes", unit="scene", disable=not progress):
         scene = render_scene(seed, index, scene_size)
-        for amodal, visible, unoccluded in zip(scene.amodal, scene.visible, scene.unoccluded):
+        for amodal, visible, unoccluded in zip(scene.amodal, scene.visible, scene.unoccluded, strict=True):
             if visible.sum() < min_visible:
                 continue
             spec = ViewSpec(mode="crop", context=float(rng.uniform(*context)), size=view)

@@ -1,0 +1,83 @@
+"""The region extractor (a classical stand-in for SAM): it segments the object the prompt points fall on
+in the inpainted image, and nothing the inpainting did not draw."""
+
+import cv2
+import numpy as np
+import pytest
+
+from amodal.errors import ConfigError
+from amodal.method.area import convex_hull_area
+from amodal.method.extract import ExtractionInput
+from amodal.method.region import RegionExtractor, fill_holes, prompt_points
+
+SIZE = 64
+
+
+def iou(a, b):
+    return (a & b).sum() / (a | b).sum()
+
+
+@pytest.fixture
+def scene():
+    """A striped disc on a smooth background of its own mean colour (what the histogram background looks
+    like), with its right third hidden: V is the rest of the disc."""
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    disc = (yy - 32) ** 2 + (xx - 30) ** 2 < 16**2
+    stripes = np.where(((xx // 4) % 2 == 0)[..., None], [200, 60, 40], [40, 90, 220]).astype(np.uint8)
+    mean = stripes[disc].mean(axis=0)
+    background = np.broadcast_to(mean, (SIZE, SIZE, 3)).astype(np.uint8)
+    completed = np.where(disc[..., None], stripes, background).astype(np.uint8)
+    visible = disc & (xx < 38)
+    return completed, background, disc, visible
+
+
+def extract(image, visible, area, **settings):
+    return RegionExtractor(**settings)(ExtractionInput(inpainted=image, visible=visible, area=area, seed=1))
+
+
+def test_a_completed_object_is_segmented_whole(scene):
+    completed, _, disc, visible = scene
+    area = np.ones_like(visible)
+    area[:, :4] = area[:, -4:] = False  # a border of background colour outside M
+    mask = extract(completed, visible, area)
+    assert iou(mask, disc) > 0.95
+    assert iou(visible, disc) < 0.8
+
+
+def test_nothing_drawn_beyond_v_gives_v(scene):
+    _, background, _, visible = scene
+    image = background.copy()
+    image[visible] = scene[0][visible]
+    mask = extract(image, visible, convex_hull_area(visible))
+    assert iou(mask, visible) > 0.97
+
+
+def test_the_region_stays_within_reach_of_the_area(scene):
+    completed, _, disc, visible = scene
+    area = convex_hull_area(visible)
+    mask = extract(completed, visible, area, reach=0)
+    assert not (mask & ~area).any()
+    assert (extract(completed, visible, area, reach=8) & ~area).any()
+
+
+def test_points_are_distinct_pixels_of_v_and_seeded():
+    visible = np.zeros((SIZE, SIZE), bool)
+    visible[10:13, 20:25] = True
+    points = prompt_points(visible, 9, np.random.default_rng(0))
+    assert len({tuple(p) for p in points}) == 9 and visible[points[:, 0], points[:, 1]].all()
+    assert np.array_equal(points, prompt_points(visible, 9, np.random.default_rng(0)))
+    assert len(prompt_points(visible[:, :21], 9, np.random.default_rng(0))) == 3  # V smaller than 9
+
+
+def test_fill_holes_fills_only_enclosed_regions():
+    ring = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.circle(ring, (32, 32), 12, 1, 3)
+    filled = fill_holes(ring.astype(bool))
+    assert filled[32, 32] and not filled[0, 0]
+
+
+def test_bad_settings_are_one_line_errors():
+    with pytest.raises(ConfigError, match="points"):
+        RegionExtractor(points=0)
+    with pytest.raises(ConfigError, match="margin"):
+        RegionExtractor(margin=0)
