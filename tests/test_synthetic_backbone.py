@@ -18,7 +18,7 @@ def test_the_shipped_weights_load_through_pretrained_pipeline():
     source.check()
     pipe = source.load("cpu", torch.float32)
     assert type(pipe).__name__ == "StableDiffusionInpaintPipeline"
-    assert pipe.unet.config.in_channels == 9 and pipe.vae_scale_factor == 4
+    assert pipe.unet.config.in_channels == 9 and pipe.vae_scale_factor == 2
     assert pipe.unet.dtype == torch.float32  # stored in float16, computed in float32
     index = json.loads((WEIGHTS / "model_index.json").read_text())
     assert {"vae", "unet", "text_encoder", "tokenizer", "scheduler"} <= set(index)

@@ -117,3 +117,11 @@ def test_resuming_with_another_recipe_is_refused_in_one_line(tmp_path):
     other = Trainer(tiny_config("vae.steps=4", "unet.steps=4", "vae.lr=1e-2"), run, progress=False)
     with pytest.raises(ConfigError, match="differs in: vae"):
         other.run()
+
+
+def test_a_shift_past_the_frame_leaves_nothing():
+    from amodal.models.train_masks import shifted
+
+    mask = np.ones((8, 8), bool)
+    assert not shifted(mask, 0, 9).any() and not shifted(mask, -8, 0).any()
+    assert shifted(mask, 2, -3).sum() == 6 * 5

@@ -13,6 +13,7 @@ def model_card(cfg: DictConfig, summary: dict, overrides: list[str] | None = Non
     command = " ".join(["amodal-train-synthetic", *(overrides or [])])
     vae, unet = summary["vae"], summary["unet"]
     data = cfg.data
+    factor = 2 ** (len(cfg.vae.block_out_channels) - 1)
     return f"""# synthetic_sd: a small SD-inpainting model trained on the synthetic scenes
 
 **What it is.** A Stable-Diffusion-inpainting pipeline (diffusers `StableDiffusionInpaintPipeline`) at toy
@@ -21,7 +22,7 @@ method (`method=inpaint`) produces real amodal completions on a CPU: `backbone=s
 nothing but textured shapes on smooth backgrounds; it is not a substitute for SD1.5/SD2/SDXL/Flux.
 
 **Parts.** `AutoencoderKL` (blocks {list(cfg.vae.block_out_channels)}, {cfg.vae.latent_channels} latent
-channels, downsampling by 4: a {data.view} px view → {data.view // 4}×{data.view // 4} latents);
+channels, downsampling by {factor}: a {data.view} px view → {data.view // factor}×{data.view // factor} latents);
 `UNet2DConditionModel` with 9 input channels [noisy latents | mask | masked-image latents] (blocks
 {list(cfg.unet.block_out_channels)}, cross-attention at the coarsest level); the tiny CLIP tokenizer
 and text encoder of `amodal.models.tiny` with fixed random

@@ -1,7 +1,8 @@
 """The synthetic backbone: a small Stable-Diffusion-inpainting pipeline, built from diffusers' own classes.
 
 Same parts as SD1.5-inpainting, at a size a CPU trains in about two hours: an ``AutoencoderKL`` that
-downsamples by 4 (three blocks; a 64 px view gives 16×16 latents), a ``UNet2DConditionModel`` with
+downsamples by 2 (two blocks; a 64 px view gives 32×32×4 latents — with ÷4 the autoencoder did not
+learn to keep the objects within that budget), a ``UNet2DConditionModel`` with
 9 input channels ([noisy latents | mask | masked-image latents]) and cross-attention at its coarsest
 level, the tiny CLIP tokenizer and text encoder of ``models/tiny.py`` (fixed random weights: the
 method is prompt-free, the empty prompt's embedding is all the UNet ever reads), and a DDIM scheduler
@@ -32,7 +33,7 @@ NOISE_SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end"
 """SD's schedule: the training noise and the sampler's must agree."""
 
 
-def autoencoder(block_out_channels: Sequence[int] = (32, 48, 64), latent_channels: int = 4,
+def autoencoder(block_out_channels: Sequence[int] = (32, 64), latent_channels: int = 4,
                 layers_per_block: int = 1, norm_num_groups: int = 8, initial_log_variance: float = -8.0
                 ) -> AutoencoderKL:
     """Downsamples by 2^(len(block_out_channels) − 1). Without the mid-block attention it is fully
@@ -53,10 +54,10 @@ def autoencoder(block_out_channels: Sequence[int] = (32, 48, 64), latent_channel
 
 
 def inpainting_unet(latent_size: int, latent_channels: int = 4,
-                    block_out_channels: Sequence[int] = (48, 96, 192), layers_per_block: int = 1,
+                    block_out_channels: Sequence[int] = (32, 64, 128), layers_per_block: int = 1,
                     attention_head_dim: int = 8, norm_num_groups: int = 16) -> UNet2DConditionModel:
     """SD-inpainting's layout: 2·latent_channels + 1 inputs; cross-attention only at the coarsest level
-    (attention on 16×16 latents costs most of a CPU step and the coarsest level already sees it all)."""
+    (attention on the finer levels costs most of a CPU step, and the coarsest level sees the whole view)."""
     blocks = len(block_out_channels)
     return UNet2DConditionModel(
         sample_size=latent_size, in_channels=2 * latent_channels + 1, out_channels=latent_channels,

@@ -29,6 +29,7 @@ from amodal.data.synthetic import render_scene
 from amodal.method.area import convex_hull_area
 from amodal.method.background import HistogramBackground
 from amodal.method.condition import condition_image, to_model_space
+from amodal.method.region import dilate
 from amodal.method.view import ViewSpec
 from amodal.models.train_masks import KINDS, draw_mask, place_occluder
 
@@ -94,6 +95,7 @@ class Pair:
     mask: np.ndarray  # bool h×w
     masked: np.ndarray  # y ⊙ (1 − mask): float32 h×w×3
     condition: np.ndarray  # eq. 8's x for this object (the VAE learns to encode it too)
+    focus: np.ndarray  # bool h×w: the object and the mask, grown by 2 px (weighted up in the VAE's loss)
 
 
 class PairMaker:
@@ -133,7 +135,8 @@ class PairMaker:
         mask = draw_mask(kind, visible, amodal, other, rng)
         masked = np.where(mask[..., None], 0.0, target).astype(np.float32)
         condition = condition_image(image, visible, background, self.object_noise, rng)
-        return Pair(target.astype(np.float32), mask, masked, condition)
+        focus = dilate(amodal | mask, 2)
+        return Pair(target.astype(np.float32), mask, masked, condition, focus)
 
 
 def images_for_vae(pair: Pair, rng: np.random.Generator) -> np.ndarray:

@@ -34,6 +34,8 @@ def shifted(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """``mask`` moved by (dy, dx) pixels; what leaves the frame is lost."""
     out = np.zeros_like(mask)
     h, w = mask.shape
+    if abs(dy) >= h or abs(dx) >= w:
+        return out
     ys, xs = slice(max(dy, 0), min(h + dy, h)), slice(max(dx, 0), min(w + dx, w))
     yt, xt = slice(max(-dy, 0), min(h - dy, h)), slice(max(-dx, 0), min(w - dx, w))
     out[ys, xs] = mask[yt, xt]
