@@ -7,9 +7,10 @@ import pytest
 from amodal.config import build, config_dir
 from tests.conftest import composed
 
-# experiment/ holds studies, hydra/ launchers, train/ the training app's own primary config: not groups
+OVERLAYS = ("experiment", "variant")  # @package _global_ configs, tested in test_experiments.py and below
+# hydra/ holds launchers, train/ the primary config of amodal-train-synthetic: not groups of amodal-run
 GROUPS = sorted(p.name for p in config_dir().iterdir()
-                if p.is_dir() and p.name not in ("experiment", "hydra", "train"))
+                if p.is_dir() and p.name not in (*OVERLAYS, "hydra", "train"))
 NEEDS = {("dataset", "folder"): "folder_dataset"}
 EXTRA = {  # the defaults of these need real weights
     ("method", "inpaint"): ["backbone=tiny_sd", "extractor=tiny_sam"],
@@ -40,3 +41,13 @@ def test_every_option_of_every_group_builds(group, option, tmp_path, request):
 
 def test_config_groups_are_the_documented_contract():
     assert {"dataset", "method", "area", "logger"} <= set(GROUPS)
+
+
+@pytest.mark.parametrize("variant", options("variant"))
+def test_every_variant_composes_into_a_method_that_builds(variant, tmp_path):
+    """A variant is a named row of a paper table; with tiny models in place of the real ones it builds."""
+    tiny = ["backbone=tiny_sd", "extractor=tiny_sam2" if variant == "sam2" else "extractor=tiny_sam"]
+    with composed([f"variant={variant}", *tiny], tmp_path) as cfg:
+        method = build(cfg.method, "method")
+    expected = {"sam": "ModalPredictor", "sam2": "ModalPredictor"}.get(variant, "InpaintPredictor")
+    assert type(method).__name__ == expected
