@@ -8,7 +8,8 @@ import pytest
 from amodal.errors import ConfigError
 from amodal.method.area import convex_hull_area
 from amodal.method.extract import ExtractionInput
-from amodal.method.region import RegionExtractor, fill_holes, prompt_points
+from amodal.method.points import PointSampler
+from amodal.method.region import RegionExtractor, fill_holes
 
 SIZE = 64
 
@@ -55,18 +56,32 @@ def test_nothing_drawn_beyond_v_gives_v(scene):
 def test_the_region_stays_within_reach_of_the_area(scene):
     completed, _, disc, visible = scene
     area = convex_hull_area(visible)
-    mask = extract(completed, visible, area, reach=0)
+    mask = extract(completed, visible, area, reach=0, ring=10)  # the disc's rest is no background sample
     assert not (mask & ~area).any()
-    assert (extract(completed, visible, area, reach=8) & ~area).any()
+    assert (extract(completed, visible, area, reach=8, ring=10) & ~area).any()
 
 
-def test_points_are_distinct_pixels_of_v_and_seeded():
-    visible = np.zeros((SIZE, SIZE), bool)
-    visible[10:13, 20:25] = True
-    points = prompt_points(visible, 9, np.random.default_rng(0))
-    assert len({tuple(p) for p in points}) == 9 and visible[points[:, 0], points[:, 1]].all()
-    assert np.array_equal(points, prompt_points(visible, 9, np.random.default_rng(0)))
-    assert len(prompt_points(visible[:, :21], 9, np.random.default_rng(0))) == 3  # V smaller than 9
+class FixedPoint(PointSampler):
+    def __init__(self, x: float, y: float) -> None:
+        super().__init__(1)
+        self.point = np.array([[x, y]], np.float32)
+
+    def sample(self, mask, rng):
+        return self.point
+
+
+def test_the_region_grows_from_the_prompt_points(scene):
+    """Seeds are the pixels of the sampler's (x, y) prompts: a prompt on a detached speck of V grows
+    nothing of the hidden part; a prompt on the disc's visible part grows the whole disc."""
+    completed, _, disc, visible = scene
+    speck = np.zeros_like(visible)
+    speck[2:5, 2:5] = True
+    area = np.ones_like(visible)
+    area[:, :1] = area[:, -4:] = False
+    on_speck = extract(completed, visible | speck, area, points=FixedPoint(3.5, 3.5))
+    on_disc = extract(completed, visible | speck, area, points=FixedPoint(30.5, 32.5))
+    assert not (on_speck & disc & ~visible).any()
+    assert iou(on_disc & disc, disc) > 0.95
 
 
 def test_fill_holes_fills_only_enclosed_regions():
@@ -77,7 +92,5 @@ def test_fill_holes_fills_only_enclosed_regions():
 
 
 def test_bad_settings_are_one_line_errors():
-    with pytest.raises(ConfigError, match="points"):
-        RegionExtractor(points=0)
     with pytest.raises(ConfigError, match="margin"):
         RegionExtractor(margin=0)

@@ -2,7 +2,8 @@
 segments nothing). It is what makes the synthetic backbone's completions measurable on a CPU; on real
 images use ``extractor=sam`` / ``sam2``.
 
-Like SAM it gets point prompts in V (§5.1: nine points drawn uniformly from V) and segments the object
+Like SAM it gets point prompts in V (``points``, as the SAM extractors: §5.1's nine uniform points) and
+segments the object
 they fall on in the inpainted image x̂₀, by region growing in CIELAB colour space:
 1. colour samples of the object: x̂₀ on V's inside (V eroded past the blur); of the background:
    x̂₀ outside M grown by ``ring`` pixels;
@@ -19,17 +20,9 @@ import numpy as np
 
 from amodal.errors import ConfigError
 from amodal.method.extract import ExtractionInput, Extractor, components_touching
+from amodal.method.points import PointSampler, RandomPoints
+from amodal.method.segment import POINTS_STREAM
 from amodal.seeding import numpy_rng
-
-POINTS_STREAM = 3
-
-
-def prompt_points(visible: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-    """``count`` distinct pixels of V drawn uniformly, as (row, column) pairs (all of V if it is smaller).
-    A private sampler: the shared one (``method/points.py``) is on another branch."""
-    rows, cols = np.nonzero(visible)
-    pick = rng.choice(rows.size, size=min(count, rows.size), replace=False)
-    return np.stack([rows[pick], cols[pick]], axis=1)
 
 
 def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
@@ -69,18 +62,17 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
 class RegionExtractor(Extractor):
     name = "region"
 
-    def __init__(self, points: int = 9, blur: int = 3, margin: float = 1.0, ring: int = 2, reach: int = 4,
-                 samples: int = 256) -> None:
-        if points < 1:
-            raise ConfigError(f"extractor.points={points}: need at least one prompt point")
+    def __init__(self, points: PointSampler | None = None, blur: int = 0, margin: float = 1.0, ring: int = 2,
+                 reach: int = 0, samples: int = 256) -> None:
         if margin <= 0 or reach < 0 or ring < 0 or samples < 1:
             raise ConfigError("extractor: need margin > 0, reach ≥ 0, ring ≥ 0 and samples ≥ 1")
-        self.points, self.blur, self.margin = int(points), int(blur), float(margin)
+        self.points, self.blur, self.margin = points or RandomPoints(9), int(blur), float(margin)
         self.ring, self.reach, self.samples = int(ring), int(reach), int(samples)
 
     def __call__(self, inputs: ExtractionInput) -> np.ndarray:
         visible, area = inputs.visible, inputs.area
-        rng = numpy_rng(inputs.seed, POINTS_STREAM)
+        rng = numpy_rng(inputs.seed, POINTS_STREAM)  # drawn first: the very prompts SAM would get
+        columns, rows = np.floor(self.points(visible, rng)).astype(int).T if visible.any() else ([], [])
         colours = lab(inputs.inpainted, self.blur)
         background = ~dilate(area, self.ring)
         if not visible.any() or not background.any():
@@ -92,8 +84,7 @@ class RegionExtractor(Extractor):
         nearer = self.margin * nearest_distance(flat, obj) < nearest_distance(flat, bck)
         likely = nearer.reshape(visible.shape)
         seeds = np.zeros_like(visible)
-        rows, cols = prompt_points(visible, self.points, rng).T
-        seeds[rows, cols] = True
+        seeds[rows, columns] = True  # (x, y) pixel centres → their pixels
         allowed = dilate(area, self.reach)
         region = components_touching((likely & allowed) | visible, seeds)
         return fill_holes(region) | visible
