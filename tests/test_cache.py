@@ -15,10 +15,10 @@ def cache_folder(tmp_path, *overrides):
 
 CHANGES = [
     "area=rect", "background=white", "background.kernel=5", "method.condition.object_noise=0.2",
-    "view.mode=crop", "view.context=3", "backbone=tiny_sdxl", "backbone.s=0.5", "backbone.w=0",
-    "backbone.steps=3", "backbone.resolution=64", "backbone.leakage_region=everywhere",
-    "backbone.leakage_until=0.5", "backbone.pipeline.seed=1", "backbone.prompt=a photo", "runtime.seed=1",
-    "runtime.dtype=bfloat16", "runtime.device=cuda", "dataset.seed=1", "dataset.size=256",
+    "view.mode=image", "view.context=3", "backbone=tiny_sdxl", "backbone.s=0.5", "backbone.w=0",
+    "backbone.steps=3", "backbone.resolution=128", "backbone.leakage_region=everywhere",
+    "backbone.leakage_until=0.5", "backbone.pipeline.revision=v2", "backbone.prompt=a photo", "runtime.seed=1",
+    "backbone.dtype=bfloat16", "runtime.device=cuda", "dataset.seed=1", "dataset.size=256",
 ]
 
 
@@ -31,7 +31,7 @@ def test_every_setting_that_changes_the_inpainting_changes_the_key(tmp_path):
 
 def test_settings_that_do_not_change_the_inpainting_keep_the_key(tmp_path):
     base = cache_folder(tmp_path)
-    for change in ("extractor.threshold=10", "runtime.batch_size=4", "dataset.limit=1", "output.pictures=0",
+    for change in ("extractor.margin=2", "runtime.batch_size=4", "dataset.limit=1", "output.pictures=0",
                    "logger=none", "runtime.device=cuda:1"):
         if change.startswith("runtime.device"):
             assert cache_folder(tmp_path, change) == cache_folder(tmp_path, "runtime.device=cuda")
