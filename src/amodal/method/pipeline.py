@@ -53,6 +53,7 @@ class InpaintPredictor(Predictor):
         self.area, self.background, self.condition = area, background, condition
         self.inpainter, self.extractor, self.view = inpainter, extractor, view
         self.cache = cache
+        self.objects_inpainted = 0  # objects sent through the diffusion model (metrics.json: a sweep's proof)
         # every model must be there before any is built (each check takes well under a second)
         for component in (inpainter, extractor, area):
             check = getattr(component, "check", None)
@@ -89,6 +90,7 @@ class InpaintPredictor(Predictor):
         cached = [self.cache.get(s.dataset, s.key, seed) if self.cache else None for s, seed in zip(samples, seeds)]
         todo = [i for i, image in enumerate(cached) if image is None]
         if todo:
+            self.objects_inpainted += len(todo)
             fresh = self.inpainter.inpaint([prepared[i].condition for i in todo],
                                            [prepared[i].area_view for i in todo], [seeds[i] for i in todo])
             for i, image in zip(todo, fresh):
@@ -98,4 +100,5 @@ class InpaintPredictor(Predictor):
         return cached
 
     def stats(self) -> dict:
-        return {"inpaint_cache": self.cache.stats()} if self.cache else {}
+        stats = {"objects_inpainted": self.objects_inpainted}
+        return {**stats, "inpaint_cache": self.cache.stats()} if self.cache else stats
