@@ -2,9 +2,8 @@
 segments nothing). It is what makes the synthetic backbone's completions measurable on a CPU; on real
 images use ``extractor=sam`` / ``sam2``.
 
-Like SAM it gets point prompts in V (``points``, as the SAM extractors: §5.1's nine uniform points) and
-segments the object
-they fall on in the inpainted image x̂₀, by region growing in CIELAB colour space:
+Like SAM it gets point prompts in V (``points``: the very points the SAM extractors draw, §5.1) and
+segments the object they fall on in the inpainted image x̂₀, by region growing in CIELAB colour space:
 1. colour samples of the object: x̂₀ on V's inside (V eroded past the blur); of the background:
    x̂₀ outside M grown by ``ring`` pixels;
 2. a pixel is object-like when its colour is nearer the object's samples than the background's
