@@ -3,6 +3,8 @@
 An extractor works at the model's view: it gets x̂₀, the visible mask V and the inpainting area M at
 that view, plus the condition image x and the object's seed, and returns a ``bool`` mask at the view.
 The method maps it back to the original image. ``conf/extractor/<name>.yaml`` picks one.
+An extractor whose mask contains V by construction says so (``keeps_visible``): the method then adds
+V at the original resolution, not only its coarser copy at the view (an amodal mask contains V).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class ExtractionInput:
 
 class Extractor:
     name = "extractor"
+    keeps_visible = False
+    """True when the mask is V ∪ (what was found): the method adds V again at full resolution."""
 
     def __call__(self, inputs: ExtractionInput) -> np.ndarray:
         raise NotImplementedError
@@ -46,6 +50,7 @@ class DifferenceExtractor(Extractor):
     kept where connected to V. What the model drew anew inside M is taken as the hidden part."""
 
     name = "diff"
+    keeps_visible = True
 
     def __init__(self, threshold: float = 40.0, blur: int = 5) -> None:
         self.threshold, self.blur = threshold, blur

@@ -76,11 +76,13 @@ class InpaintPredictor(Predictor):
         prepared = [self.prepare(sample, seed) for sample, seed in zip(samples, seeds)]
         inpainted = self._inpaint(samples, prepared, seeds)
         predictions = []
-        for p, image, seed in zip(prepared, inpainted, seeds):
+        for sample, p, image, seed in zip(samples, prepared, inpainted, seeds):
             condition = to_uint8(p.condition)
             inputs = ExtractionInput(inpainted=image, visible=p.visible_view, area=p.area_view,
                                      condition=condition, seed=seed)
             mask = p.view.back(self.extractor(inputs))
+            if self.extractor.keeps_visible:
+                mask |= sample.visible  # V at full resolution, not its copy at the (coarser) view
             predictions.append(Prediction(mask=mask, pictures={"area": p.area, "condition": condition,
                                                                "inpainted": image}))
         return predictions

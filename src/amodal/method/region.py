@@ -9,7 +9,8 @@ segments the object they fall on in the inpainted image x̂₀, by region growin
 2. a pixel is object-like when its colour is nearer the object's samples than the background's
    (nearest-sample distances, ``margin`` times);
 3. the region is the object-like pixels connected to the prompt points, within ``reach`` pixels of M
-   (the paper's soft inpainting may draw a little beyond M), with its holes filled.
+   (the paper's soft inpainting may draw a little beyond M), with its small holes filled (specks of
+   texture taken for background; a ring's hole is large and stays open), and V added.
 """
 
 from __future__ import annotations
@@ -49,24 +50,29 @@ def nearest_distance(colours: np.ndarray, samples: np.ndarray) -> np.ndarray:
     return np.sqrt(squared.min(axis=1))
 
 
-def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """The mask with every region it encloses (not reachable from the border) filled."""
-    padded = np.pad(mask.astype(np.uint8), 1)
-    outside = padded.copy()
-    flood = np.zeros((padded.shape[0] + 2, padded.shape[1] + 2), np.uint8)
-    cv2.floodFill(outside, flood, (0, 0), 1)
-    return (mask | (outside[1:-1, 1:-1] == 0)).astype(bool)
+def fill_holes(mask: np.ndarray, largest: float = 1.0) -> np.ndarray:
+    """The mask with the regions it encloses (not reachable from the border) filled, each hole only
+    when its area is at most ``largest`` × the mask's area (1.0 = every hole, 0 = none)."""
+    count, labels = cv2.connectedComponents((~mask).astype(np.uint8), connectivity=4)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    sizes = np.bincount(labels.ravel(), minlength=count)
+    small = sizes <= largest * mask.sum()
+    small[border] = False
+    small[0] = False  # label 0 is the mask itself
+    return mask | small[labels]
 
 
 class RegionExtractor(Extractor):
     name = "region"
 
+    keeps_visible = True
+
     def __init__(self, points: PointSampler | None = None, blur: int = 0, margin: float = 1.0, ring: int = 2,
-                 reach: int = 0, samples: int = 256) -> None:
-        if margin <= 0 or reach < 0 or ring < 0 or samples < 1:
-            raise ConfigError("extractor: need margin > 0, reach ≥ 0, ring ≥ 0 and samples ≥ 1")
+                 reach: int = 0, samples: int = 256, holes: float = 0.02) -> None:
+        if margin <= 0 or reach < 0 or ring < 0 or samples < 1 or not 0 <= holes <= 1:
+            raise ConfigError("extractor: need margin > 0, reach ≥ 0, ring ≥ 0, samples ≥ 1 and 0 ≤ holes ≤ 1")
         self.points, self.blur, self.margin = points or RandomPoints(9), int(blur), float(margin)
-        self.ring, self.reach, self.samples = int(ring), int(reach), int(samples)
+        self.ring, self.reach, self.samples, self.holes = int(ring), int(reach), int(samples), float(holes)
 
     def __call__(self, inputs: ExtractionInput) -> np.ndarray:
         visible, area = inputs.visible, inputs.area
@@ -86,7 +92,7 @@ class RegionExtractor(Extractor):
         seeds[rows, columns] = True  # (x, y) pixel centres → their pixels
         allowed = dilate(area, self.reach)
         region = components_touching((likely & allowed) | visible, seeds)
-        return fill_holes(region) | visible
+        return fill_holes(region, self.holes) | visible
 
     def _subsample(self, colours: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if len(colours) <= self.samples:
