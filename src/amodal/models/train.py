@@ -4,6 +4,15 @@ The UNet is trained the way SD-inpainting models are: y's latents are noised to 
 and from [noisy latents | mask at latent size | masked-image latents] and the empty prompt's embedding
 the UNet predicts the noise, under a mean-squared error. Training pairs come from ``train_data.py``.
 
+The method feeds the UNet latents that eq. 7 has mixed with the condition image's (``leakage.py``):
+inside M, s·(its own latents) + (1 − s)·(x's latents noised alike), and x's alone outside M. Since M =
+hull(V) hides all of V from the masked image, that mix is the only way V's pixels reach the model. So
+a share of the pairs (``unet.leakage.chance``) is noised from such a mix, λ·y + (1 − λ)·x inside the
+mask and x outside it (λ drawn from ``unet.leakage.strength``, one noise for both as at inference),
+while the model is still asked for y: its target is the noise that takes those latents to y,
+ε* = (z_t − √ᾱ_t·y)/√(1 − ᾱ_t), weighted by min(SNR, 5)/SNR (Min-SNR) so that the small timesteps,
+where ε* is large, do not dominate.
+
 Every step's randomness is drawn from (seed, phase, step), so a run that stops and resumes from its
 last checkpoint continues exactly as if it had not stopped. Checkpoints, the loss history, a loss
 curve (``loss.png``) and W&B (offline) logs go to the run folder.
@@ -39,14 +48,16 @@ from amodal.models.train_data import ObjectViews, PairMaker, images_for_vae, obj
 log = logging.getLogger(__name__)
 
 PHASES = {"vae": 1, "unet": 2}
-FINGERPRINT = ("seed", "data", "vae", "unet", "text_seed")
-"""Config sections a checkpoint must agree with to be resumed (steps may grow; the rest may not)."""
+FINGERPRINT = {"vae": ("seed", "data", "vae"), "unet": ("seed", "data", "vae", "unet", "text_seed")}
+"""Config sections each phase's checkpoint must agree with to be resumed (steps may grow; the rest may
+not). The autoencoder's does not depend on the UNet's settings, so a new UNet recipe reuses it."""
+MIN_SNR_GAMMA = 5.0
 
 
-def fingerprint(cfg: DictConfig) -> dict:
-    """What a checkpoint must agree with to be resumed: ``FINGERPRINT`` but the step counts."""
+def fingerprint(cfg: DictConfig, phase: str = "unet") -> dict:
+    """What ``phase``'s checkpoint must agree with to be resumed: its sections but the step counts."""
     out = {}
-    for key in FINGERPRINT:
+    for key in FINGERPRINT[phase]:
         value = cfg[key]
         value = OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
         if isinstance(value, dict):
@@ -131,12 +142,27 @@ def to_batch(arrays: list[np.ndarray]) -> torch.Tensor:
     return stacked[:, None] if stacked.dim() == 3 else stacked.permute(0, 3, 1, 2).contiguous()
 
 
+def leaked_mix(target: torch.Tensor, condition: torch.Tensor, mask: torch.Tensor, share: torch.Tensor):
+    """What eq. 7 feeds the model, before noising: λ·y + (1 − λ)·x inside the mask, x outside it."""
+    return torch.where(mask > 0.5, share * target + (1 - share) * condition, condition)
+
+
+def leaked_targets(noise, noisy, target, alpha_bar, leaked):
+    """Per sample, the noise to predict and the loss weight: ε itself for plain pairs; for leaked ones
+    ε* = (z_t − √ᾱ·y)/√(1 − ᾱ), which takes z_t to y, weighted by min(SNR, γ)/SNR."""
+    a = alpha_bar.to(noisy.dtype)[:, None, None, None]
+    wanted = (noisy - a.sqrt() * target) / (1 - a).sqrt()
+    snr = alpha_bar / (1 - alpha_bar)
+    weight = torch.where(leaked, torch.clamp(snr, max=MIN_SNR_GAMMA) / snr, torch.ones_like(snr))
+    return torch.where(leaked[:, None, None, None], wanted, noise), weight.to(noisy.dtype)
+
+
 class Trainer:
     def __init__(self, cfg: DictConfig, run_dir: Path, progress: bool = True) -> None:
         self.cfg, self.run_dir, self.progress = cfg, Path(run_dir), progress
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "checkpoints").mkdir(exist_ok=True)
-        self.fingerprint = fingerprint(cfg)
+        self.fingerprints = {phase: fingerprint(cfg, phase) for phase in PHASES}
         self.histories = {phase: History() for phase in PHASES}
         torch.manual_seed(int(cfg.seed))
 
@@ -165,8 +191,9 @@ class Trainer:
         if not path.exists():
             return None
         state = torch.load(path, map_location="cpu", weights_only=False)
-        if state["fingerprint"] != self.fingerprint:
-            keys = sorted(k for k in self.fingerprint if state["fingerprint"].get(k) != self.fingerprint[k])
+        expected = self.fingerprints[phase]
+        keys = sorted(k for k in expected if state["fingerprint"].get(k) != expected[k])
+        if keys:
             raise ConfigError(f"{path} was trained with another config (differs in: {', '.join(keys)}); "
                               "resume with the same config or choose a new hydra.run.dir")
         return state
@@ -199,7 +226,7 @@ class Trainer:
             save_atomic({"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "schedule": schedule.state_dict(), "ema": ema.shadow if ema else None,
                          "loss": history.loss, "validation": history.validation, "seconds": history.seconds,
-                         "fingerprint": self.fingerprint}, self._checkpoint_path(phase))
+                         "fingerprint": self.fingerprints[phase]}, self._checkpoint_path(phase))
             self.plot()
 
         bar = tqdm(total=steps, initial=start, desc=f"training {phase}", unit="step",
@@ -318,28 +345,44 @@ class Trainer:
             with torch.no_grad():
                 return vae.encode(x).latent_dist.mode() * scaling
 
-        def inputs(pairs, generator):
+        leakage = settings.get("leakage") or {"chance": 0.0, "strength": [1.0, 1.0]}
+
+        def inputs(pairs, generator, rng=None):
             target, masked = to_batch([p.target for p in pairs]), to_batch([p.masked for p in pairs])
             mask = F.interpolate(to_batch([p.mask for p in pairs]), size=(latent, latent), mode="nearest")
             latents, masked_latents = encode(target), encode(masked)
             noise = torch.randn(latents.shape, generator=generator)
             steps = noise_schedule.config.num_train_timesteps
             t = torch.randint(0, steps, (len(pairs),), generator=generator)
-            noisy = noise_schedule.add_noise(latents, noise, t)
-            return torch.cat([noisy, mask, masked_latents], dim=1), t, noise
+            leaked = torch.zeros(len(pairs), dtype=torch.bool)
+            start = latents
+            if rng is not None and leakage["chance"] > 0:
+                leaked = torch.from_numpy(rng.random(len(pairs)) < float(leakage["chance"]))
+                share = torch.from_numpy(rng.uniform(*leakage["strength"], size=len(pairs)).astype(np.float32))
+                if leaked.any():
+                    condition = encode(to_batch([p.condition for p in pairs]))
+                    mixed = leaked_mix(latents, condition, mask, share[:, None, None, None])
+                    start = torch.where(leaked[:, None, None, None], mixed, latents)
+            noisy = noise_schedule.add_noise(start, noise, t)
+            return torch.cat([noisy, mask, masked_latents], dim=1), t, noise, noisy, latents, leaked
+
+        alphas = noise_schedule.alphas_cumprod
 
         def loss_fn(rng):
             pairs = [maker(int(rng.integers(len(maker.views))), rng) for _ in range(int(settings.batch_size))]
-            sample, t, noise = inputs(pairs, step_generator(rng))
+            sample, t, noise, noisy, latents, leaked = inputs(pairs, step_generator(rng), rng)
             prediction = unet(sample, t, embedding.expand(len(pairs), -1, -1)).sample
-            return F.mse_loss(prediction, noise)
+            if not leaked.any():
+                return F.mse_loss(prediction, noise)
+            target, weight = leaked_targets(noise, noisy, latents, alphas[t], leaked)
+            return (weight * (prediction - target).pow(2).mean(dim=(1, 2, 3))).mean()
 
         rng = np.random.default_rng([int(self.cfg.seed), 98])
         count = min(int(self.cfg.data.validation_items), len(validation.views))
         fixed = inputs([validation(i, rng) for i in range(count)], step_generator(rng))
 
         def validate(model):
-            sample, t, noise = fixed
+            sample, t, noise = fixed[:3]
             with torch.no_grad():
                 return float(F.mse_loss(model(sample, t, embedding.expand(len(t), -1, -1)).sample, noise))
 
