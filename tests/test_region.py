@@ -91,6 +91,28 @@ def test_fill_holes_fills_only_enclosed_regions():
     assert filled[32, 32] and not filled[0, 0]
 
 
+def test_fill_holes_keeps_holes_larger_than_asked():
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    ring = ((yy - 32) ** 2 + (xx - 32) ** 2 < 20**2) & ((yy - 32) ** 2 + (xx - 32) ** 2 >= 10**2)
+    speck = ring.copy()
+    speck[32, 14] = False  # one pixel inside the ring's band: a speck of texture
+    filled = fill_holes(speck, largest=0.02)
+    assert filled[32, 14] and not filled[32, 32]  # the speck is filled, the ring's hole (~25 % of it) is not
+    assert np.array_equal(fill_holes(speck, largest=0.0), speck)
+
+
+def test_a_ring_keeps_its_hole(scene):
+    completed, background, _, _ = scene
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    radius = (yy - 32) ** 2 + (xx - 32) ** 2
+    ring = (radius < 20**2) & (radius >= 9**2)
+    image = np.where(ring[..., None], completed, background).astype(np.uint8)
+    visible = ring & (xx < 40)
+    found = extract(image, visible, convex_hull_area(visible))
+    assert iou(found, ring & convex_hull_area(visible)) > 0.95
+    assert not found[32, 32] and not found[(radius < 8**2)].any()
+
+
 def test_bad_settings_are_one_line_errors():
     with pytest.raises(ConfigError, match="margin"):
         RegionExtractor(margin=0)

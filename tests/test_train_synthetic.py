@@ -11,7 +11,7 @@ from amodal.config import config_dir
 from amodal.errors import ConfigError
 from amodal.method.area import convex_hull_area
 from amodal.models import train as train_module
-from amodal.models.train import Trainer
+from amodal.models.train import MIN_SNR_GAMMA, Trainer, leaked_mix, leaked_targets
 from amodal.models.train_data import PairMaker, object_views
 from amodal.models.train_masks import KINDS, draw_mask
 
@@ -117,6 +117,35 @@ def test_resuming_with_another_recipe_is_refused_in_one_line(tmp_path):
     other = Trainer(tiny_config("vae.steps=4", "unet.steps=4", "vae.lr=1e-2"), run, progress=False)
     with pytest.raises(ConfigError, match="differs in: vae"):
         other.run()
+
+
+def test_a_new_unet_recipe_reuses_the_autoencoder_but_not_the_unet(tmp_path):
+    run = tmp_path / "run"
+    Trainer(tiny_config("vae.steps=4", "unet.steps=4", "checkpoint_every=4"), run, progress=False).run()
+    other = Trainer(tiny_config("vae.steps=4", "unet.steps=4", "unet.lr=1e-2"), run, progress=False)
+    assert other._load_checkpoint("vae")["step"] == 4
+    with pytest.raises(ConfigError, match="differs in: unet"):
+        other._load_checkpoint("unet")
+
+
+def test_leaked_pairs_mix_the_condition_in_as_eq_7_does_and_are_asked_for_y():
+    y = torch.full((2, 1, 2, 2), 2.0)
+    x = torch.full((2, 1, 2, 2), -1.0)
+    mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]]).expand(2, 1, 2, 2)
+    share = torch.tensor([0.25, 1.0])[:, None, None, None]
+    mixed = leaked_mix(y, x, mask, share)
+    assert torch.equal(mixed[0, 0], torch.tensor([[-0.25, -1.0], [-0.25, -1.0]]))  # 0.25·2 + 0.75·(−1)
+    assert torch.equal(mixed[1, 0], torch.tensor([[2.0, -1.0], [2.0, -1.0]]))  # outside M: x, as eq. 7
+    alpha_bar = torch.tensor([0.99, 0.36])  # the leaked pair at a small timestep: SNR 99
+    noise = torch.randn(2, 1, 2, 2, generator=torch.Generator().manual_seed(0))
+    a = alpha_bar[:, None, None, None]
+    noisy = a.sqrt() * mixed + (1 - a).sqrt() * noise
+    leaked = torch.tensor([True, False])
+    target, weight = leaked_targets(noise, noisy, y, alpha_bar, leaked)
+    x0 = (noisy[:1] - (1 - a[:1]).sqrt() * target[:1]) / a[:1].sqrt()
+    assert torch.allclose(x0, y[:1], atol=1e-4)  # ε* takes the leaked latents to y
+    assert torch.equal(target[1], noise[1])  # a plain pair keeps ε
+    assert weight[0].item() == pytest.approx(MIN_SNR_GAMMA / 99) and weight[1].item() == 1.0
 
 
 def test_a_shift_past_the_frame_leaves_nothing():
