@@ -13,7 +13,12 @@ from amodal.models.loading import PretrainedPipeline
 from amodal.models.synthetic_sd import WEIGHTS
 from tests.conftest import composed
 
-UNSEEN = ["dataset.seed=7", "dataset.n_images=3"]  # training used seed 1000, validation 1001
+UNSEEN = ["dataset.seed=7", "dataset.n_images=4"]  # training used seed 1000, validation 1001
+CONVEX = ("ellipse", "polygon", "rounded_rect")
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / (a | b).sum())
 
 
 def test_the_shipped_weights_load_through_pretrained_pipeline():
@@ -35,13 +40,14 @@ def test_backbone_synthetic_sd_points_into_the_package(tmp_path):
     assert inpainter.source.model == str(WEIGHTS)
 
 
-def test_on_an_unseen_seed_it_draws_part_of_the_hidden_region(run_app, tmp_path):
-    """The README's main command with the shipped weights, on scenes never seen in training: on the
-    occluded objects the predicted mask covers part of A \\ V (the visible mask covers none of it).
-    It does NOT yet beat Â = V in mIoU (README, "The synthetic backbone"): this pins what it does."""
+def test_on_an_unseen_seed_it_completes_convex_shapes_and_draws_part_of_what_is_hidden(run_app, tmp_path):
+    """The README's main command with the shipped weights, on scenes never seen in training: convex
+    shapes more than 20 % hidden get masks far closer to A than V is, and over all occluded objects the
+    predicted mask covers part of A \\ V (V covers none of it). It does NOT beat Â = V over all shapes:
+    it fills the hull of rings, crescents and stars too (README, "The synthetic backbone")."""
     metrics, run_dir = run_app("experiment=quickstart", *UNSEEN, "output.save_masks=true",
                                run_dir=tmp_path / "inpaint")
-    recalls = []
+    recalls, gains = [], []
     for row in map(json.loads, (run_dir / "results.jsonl").read_text().splitlines()):
         if row["occlusion_rate"] < 0.1:
             continue
@@ -50,5 +56,8 @@ def test_on_an_unseen_seed_it_draws_part_of_the_hidden_region(run_app, tmp_path)
         predicted = np.asarray(Image.open(run_dir / "masks" / row["image_id"] / f"{row['object_id']}.png")) > 0
         hidden = amodal & ~visible
         recalls.append((predicted & hidden).sum() / hidden.sum())
+        if row["category"] in CONVEX and row["occlusion_rate"] > 0.2:
+            gains.append(iou(predicted, amodal) - iou(visible, amodal))
     assert len(recalls) >= 5 and np.mean(recalls) > 0.2, recalls
+    assert len(gains) >= 2 and np.mean(gains) > 0.08, gains  # measured: +0.16 and +0.16 IoU
     assert list((run_dir / "pictures").glob("*.png"))

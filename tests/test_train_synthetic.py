@@ -11,6 +11,7 @@ from amodal.config import config_dir
 from amodal.errors import ConfigError
 from amodal.method.area import convex_hull_area
 from amodal.models import train as train_module
+from amodal.models.card import model_card
 from amodal.models.train import MIN_SNR_GAMMA, Trainer, leaked_mix, leaked_targets
 from amodal.models.train_data import PairMaker, object_views
 from amodal.models.train_masks import KINDS, draw_mask
@@ -154,3 +155,11 @@ def test_a_shift_past_the_frame_leaves_nothing():
     mask = np.ones((8, 8), bool)
     assert not shifted(mask, 0, 9).any() and not shifted(mask, -8, 0).any()
     assert shifted(mask, 2, -3).sum() == 6 * 5
+
+
+def test_the_model_card_states_the_command_and_whether_pairs_were_leaked():
+    summary = {phase: {"steps": 10, "final_loss": 0.5, "validation": 0.25, "minutes": 1.0} for phase in ("vae", "unet")}
+    plain = model_card(tiny_config("unet.leakage.chance=0"), summary, ["seed=3"])
+    leaked = model_card(tiny_config("unet.leakage.chance=0.5"), summary, ["seed=3"])
+    assert "amodal-train-synthetic seed=3" in plain and "| UNet | 10 | 0.5000 | 0.2500" in plain
+    assert "No leaked pairs" in plain and "Leaked pairs (odds 0.5)" in leaked and "No leaked pairs" not in leaked

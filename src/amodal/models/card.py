@@ -13,6 +13,7 @@ def model_card(cfg: DictConfig, summary: dict, overrides: list[str] | None = Non
     command = " ".join(["amodal-train-synthetic", *(overrides or [])])
     vae, unet = summary["vae"], summary["unet"]
     data = cfg.data
+    leakage = cfg.unet.get("leakage") or {}
     factor = 2 ** (len(cfg.vae.block_out_channels) - 1)
     return f"""# synthetic_sd: a small SD-inpainting model trained on the synthetic scenes
 
@@ -72,6 +73,7 @@ unet:
 - UNet: the usual noise-prediction MSE (ε-prediction) at t ~ U{{0, 999}}, SD's schedule; AdamW, linear
   warm-up then cosine decay to a tenth; gradient clipping at 1; EMA of the weights
 (decay {cfg.unet.ema_decay}), which are the ones shipped.
+{_leaked_pairs(leakage)}
 - Every step's randomness is a function of (seed, phase, step): resuming from a checkpoint continues
   the same run.
 
@@ -94,6 +96,17 @@ Wall time: summed step times on 2 CPU cores shared with other work (torch with {
 (`PYTHONPATH=src python -m amodal.cli.train_synthetic ...` from a checkout without the console script.)
 Interrupted? Run it again with `hydra.run.dir=<the run folder>`: it resumes from the last checkpoint.
 """
+
+
+def _leaked_pairs(leakage) -> str:
+    if not leakage.get("chance"):
+        return "- No leaked pairs (`unet.leakage.chance` = 0): every pair is noised from y alone."
+    return f"""- Leaked pairs (odds {leakage["chance"]}): the method's eq. 7 feeds the UNet latents mixed with the
+  condition image's, and M = hull(V) hides all of V from the masked image, so that mix is how V reaches the model.
+  These pairs are noised from λ·y + (1 − λ)·x inside the mask and x outside it (x: the condition image's
+  latents, λ ~ U{list(leakage["strength"])}, one noise for both as at inference); the target is the
+  noise that takes them to y, ε* = (z_t − √ᾱ_t·y)/√(1 − ᾱ_t), weighted by min(SNR, 5)/SNR (Min-SNR).
+  The training loss below mixes both kinds; the validation loss is on plain pairs."""
 
 
 def _indent(text: str) -> str:
