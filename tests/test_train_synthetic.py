@@ -163,3 +163,16 @@ def test_the_model_card_states_the_command_and_whether_pairs_were_leaked():
     leaked = model_card(tiny_config("unet.leakage.chance=0.5"), summary, ["seed=3"])
     assert "amodal-train-synthetic seed=3" in plain and "| UNet | 10 | 0.5000 | 0.2500" in plain
     assert "No leaked pairs" in plain and "Leaked pairs (odds 0.5)" in leaked and "No leaked pairs" not in leaked
+
+
+def test_unet_init_starts_from_another_runs_pipeline_and_a_bad_one_is_one_line(tmp_path):
+    first = Trainer(tiny_config("vae.steps=4", "unet.steps=4", "checkpoint_every=4"), tmp_path / "a", progress=False)
+    trained = first.run().unet.state_dict()
+    # a fine-tuning run of 0 UNet steps (same autoencoder recipe, so it trains the same one) ends where it began
+    second = Trainer(tiny_config("vae.steps=4", "unet.steps=0", f"unet.init={tmp_path / 'a' / 'pipeline'}",
+                                 "unet.masks={hull:1.0}"), tmp_path / "b", progress=False)
+    started = second.run().unet.state_dict()
+    assert all(torch.allclose(trained[k], started[k]) for k in trained)
+    bad = Trainer(tiny_config("vae.steps=4", "unet.steps=2", f"unet.init={tmp_path}"), tmp_path / "c", progress=False)
+    with pytest.raises(ConfigError, match="no UNet there"):
+        bad.run()

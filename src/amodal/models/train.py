@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
@@ -140,6 +141,21 @@ def to_batch(arrays: list[np.ndarray]) -> torch.Tensor:
     """h×w×3 float arrays → B×3×h×w; h×w masks → B×1×h×w."""
     stacked = torch.from_numpy(np.stack(arrays).astype(np.float32))
     return stacked[:, None] if stacked.dim() == 3 else stacked.permute(0, 3, 1, 2).contiguous()
+
+
+def load_unet_weights(unet: torch.nn.Module, source: Path) -> None:
+    """Start from a trained pipeline's UNet (``unet.init``: a pipeline folder, e.g. another run's
+    ``pipeline/``): fine-tuning with another recipe. The architectures must agree."""
+    from diffusers import UNet2DConditionModel
+
+    folder = source / "unet" if (source / "unet").is_dir() else source
+    if not (folder / "config.json").is_file():
+        raise ConfigError(f"unet.init={source}: no UNet there (want a pipeline folder with unet/config.json)")
+    trained = UNet2DConditionModel.from_pretrained(folder, torch_dtype=torch.float32)
+    try:
+        unet.load_state_dict(trained.state_dict())
+    except RuntimeError as err:
+        raise ConfigError(f"unet.init={source}: its UNet differs from unet.* ({str(err).splitlines()[0]})") from None
 
 
 def leaked_mix(target: torch.Tensor, condition: torch.Tensor, mask: torch.Tensor, share: torch.Tensor):
@@ -336,6 +352,11 @@ class Trainer:
         unet = inpainting_unet(latent, int(vae.config.latent_channels), settings.block_out_channels,
                                int(settings.layers_per_block), int(settings.attention_head_dim),
                                int(settings.norm_num_groups))
+        if settings.get("init"):
+            load_unet_weights(unet, Path(to_absolute_path(str(settings.init))))
+        if settings.get("masks"):
+            maker = PairMaker(maker.views, dict(settings.masks), occluder=maker.occluder,
+                              object_noise=maker.object_noise, background_kernel=maker.background.kernel)
         noise_schedule = training_scheduler()
         embedding = empty_prompt_embedding(int(self.cfg.text_seed))
         scaling = float(vae.config.scaling_factor)
