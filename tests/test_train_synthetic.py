@@ -13,7 +13,7 @@ from amodal.method.area import convex_hull_area
 from amodal.models import train as train_module
 from amodal.models.card import model_card
 from amodal.models.train import MIN_SNR_GAMMA, Trainer, leaked_mix, leaked_targets
-from amodal.models.train_data import PairMaker, object_views
+from amodal.models.train_data import PairMaker, object_views, overfilled
 from amodal.models.train_masks import KINDS, draw_mask
 
 TINY = [
@@ -149,6 +149,21 @@ def test_leaked_pairs_mix_the_condition_in_as_eq_7_does_and_are_asked_for_y():
     assert weight[0].item() == pytest.approx(MIN_SNR_GAMMA / 99) and weight[1].item() == 1.0
 
 
+def test_an_overfilled_target_paints_the_mask_outside_the_object_with_the_nearest_object_colour():
+    target = np.zeros((4, 5, 3), np.float32)
+    target[:, :2] = np.arange(4, dtype=np.float32)[:, None, None]  # object: columns 0–1, one colour per row
+    target[:, 2:] = -1.0  # background
+    amodal = np.zeros((4, 5), bool)
+    amodal[:, :2] = True
+    mask = np.zeros((4, 5), bool)
+    mask[:, :4] = True  # the mask covers the object and two background columns; column 4 stays outside
+    filled = overfilled(target, amodal, mask)
+    rows = np.arange(4, dtype=np.float32)
+    assert np.array_equal(filled[:, 2, 0], rows) and np.array_equal(filled[:, 3, 0], rows)  # nearest: same row
+    assert np.array_equal(filled[:, :2], target[:, :2])  # the object itself unchanged
+    assert np.array_equal(filled[:, 4], target[:, 4])  # outside the mask unchanged
+
+
 def test_a_shift_past_the_frame_leaves_nothing():
     from amodal.models.train_masks import shifted
 
@@ -163,6 +178,9 @@ def test_the_model_card_states_the_command_and_whether_pairs_were_leaked():
     leaked = model_card(tiny_config("unet.leakage.chance=0.5"), summary, ["seed=3"])
     assert "amodal-train-synthetic seed=3" in plain and "| UNet | 10 | 0.5000 | 0.2500" in plain
     assert "No leaked pairs" in plain and "Leaked pairs (odds 0.5)" in leaked and "No leaked pairs" not in leaked
+    assert "overfilled" not in leaked and "on the CPU" in leaked
+    overfilled_card = model_card(tiny_config("unet.leakage.chance=0.5", "unet.leakage.fill=0.25"), summary, [])
+    assert "In a share 0.25 of them the λ part is y overfilled" in overfilled_card
 
 
 def test_unet_init_starts_from_another_runs_pipeline_and_a_bad_one_is_one_line(tmp_path):
@@ -176,3 +194,54 @@ def test_unet_init_starts_from_another_runs_pipeline_and_a_bad_one_is_one_line(t
     bad = Trainer(tiny_config("vae.steps=4", "unet.steps=2", f"unet.init={tmp_path}"), tmp_path / "c", progress=False)
     with pytest.raises(ConfigError, match="no UNet there"):
         bad.run()
+
+
+def test_any_number_of_data_workers_yields_the_same_batches_in_step_order():
+    def make(rng):
+        return {"value": torch.from_numpy(rng.standard_normal(3))}
+
+    alone = list(train_module.step_batches(train_module.StepBatches(make, 5, "unet", 3, 10), workers=0))
+    shared = list(train_module.step_batches(train_module.StepBatches(make, 5, "unet", 3, 10), workers=2))
+    assert [step for step, _ in alone] == [step for step, _ in shared] == list(range(3, 10))
+    for (_, a), (_, b) in zip(alone, shared, strict=True):
+        assert torch.equal(a["value"], b["value"])
+    assert not torch.equal(alone[0][1]["value"], alone[1][1]["value"])  # each step its own draw
+
+
+def test_scenes_rendered_in_worker_processes_give_the_same_views():
+    one = object_views(1000, 2, 128, 32, (1.6, 2.6), progress=False)
+    two = object_views(1000, 2, 128, 32, (1.6, 2.6), progress=False, workers=2)
+    assert len(one) > 0
+    for name in ("image", "rendering", "alpha", "amodal", "visible"):
+        assert np.array_equal(getattr(one, name), getattr(two, name)), name
+
+
+def test_a_run_with_data_workers_trains_the_same_weights_as_one_without(tmp_path):
+    cfg = tiny_config("vae.steps=3", "unet.steps=4", "checkpoint_every=4", "unet.leakage.chance=0.5",
+                      "unet.leakage.fill=0.5")
+    alone = Trainer(cfg, tmp_path / "alone", progress=False).run().unet.state_dict()
+    shared = Trainer(tiny_config("vae.steps=3", "unet.steps=4", "checkpoint_every=4", "unet.leakage.chance=0.5",
+                                 "unet.leakage.fill=0.5", "workers=2"), tmp_path / "shared", progress=False)
+    weights = shared.run().unet.state_dict()
+    for name, value in alone.items():
+        assert torch.allclose(value, weights[name], atol=1e-6), name
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: device=cuda is valid here")
+def test_asking_for_a_gpu_where_there_is_none_is_one_line(tmp_path):
+    assert train_module.resolve_device("auto").type == "cpu"
+    with pytest.raises(ConfigError, match="device=cuda: this machine has no CUDA GPU; use device=cpu"):
+        Trainer(tiny_config("device=cuda"), tmp_path / "run", progress=False)
+    with pytest.raises(ConfigError, match="device='tpu'"):
+        train_module.resolve_device("tpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none here)")
+def test_a_few_steps_on_the_gpu_make_the_unet_loss_fall_and_save_a_cpu_pipeline(tmp_path):
+    cfg = tiny_config("vae.steps=20", "unet.steps=40", "checkpoint_every=10", "device=cuda", "workers=2")
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    pipe = trainer.run()
+    validation = [v for _, v in trainer.histories["unet"].validation]
+    assert validation[-1] < 0.9 * validation[0]
+    assert pipe.unet.device.type == "cpu" and (tmp_path / "run" / "pipeline" / "model_index.json").is_file()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from omegaconf import DictConfig, OmegaConf
 
 
@@ -84,7 +86,7 @@ unet:
 {_row("autoencoder", vae, "L1")}
 {_row("UNet", unet, "noise MSE, EMA weights")}
 
-Wall time: summed step times on 2 CPU cores shared with other work (torch with {cfg.threads} thread(s)).
+{_wall_time(cfg)}
 
 ![loss curves](loss.png)
 
@@ -106,7 +108,23 @@ def _leaked_pairs(leakage) -> str:
   These pairs are noised from λ·y + (1 − λ)·x inside the mask and x outside it (x: the condition image's
   latents, λ ~ U{list(leakage["strength"])}, one noise for both as at inference); the target is the
   noise that takes them to y, ε* = (z_t − √ᾱ_t·y)/√(1 − ᾱ_t), weighted by min(SNR, 5)/SNR (Min-SNR).
-  The training loss below mixes both kinds; the validation loss is on plain pairs."""
+  The training loss below mixes both kinds; the validation loss is on plain pairs.{_overfilled(leakage)}"""
+
+
+def _overfilled(leakage) -> str:
+    if not leakage.get("fill"):
+        return ""
+    return f"""
+  In a share {leakage["fill"]} of them the λ part is y overfilled (the mask outside the object painted with the
+  nearest object colour: the hull filling a weak model draws), still asked for y."""
+
+
+def _wall_time(cfg) -> str:
+    device, threads = str(cfg.get("device", "cpu")), cfg.threads
+    if device == "cpu":
+        return f"Wall time: summed step times on the CPU (torch with {threads} thread(s), {os.cpu_count()} cores)."
+    workers = cfg.get("workers", 0)
+    return f"Wall time: summed step times, data waits included, on device `{device}` ({workers} data workers)."
 
 
 def _indent(text: str) -> str:

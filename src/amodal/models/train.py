@@ -13,8 +13,13 @@ while the model is still asked for y: its target is the noise that takes those l
 ε* = (z_t − √ᾱ_t·y)/√(1 − ᾱ_t), weighted by min(SNR, 5)/SNR (Min-SNR) so that the small timesteps,
 where ε* is large, do not dominate.
 
+``unet.leakage.fill`` feeds back, in a share of the leaked pairs, the wrong answer a weak model gives:
+y overfilled to the whole mask (``train_data.overfilled``), still asked for y.
+
 Every step's randomness is drawn from (seed, phase, step), so a run that stops and resumes from its
-last checkpoint continues exactly as if it had not stopped. Checkpoints, the loss history, a loss
+last checkpoint continues exactly as if it had not stopped, and the pairs can be made in ``workers``
+processes without changing a bit of the result. ``device`` runs the networks on a GPU
+(``scripts/gpu_train.sh`` is the recipe for a lent GPU machine). Checkpoints, the loss history, a loss
 curve (``loss.png``) and W&B (offline) logs go to the run folder.
 """
 
@@ -36,6 +41,7 @@ from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from amodal.config import auto_device
 from amodal.errors import ConfigError
 from amodal.models.synthetic_sd import (
     assemble,
@@ -73,6 +79,41 @@ def step_rng(seed: int, phase: str, step: int) -> np.random.Generator:
 
 def step_generator(rng: np.random.Generator) -> torch.Generator:
     return torch.Generator().manual_seed(int(rng.integers(2**62)))
+
+
+def resolve_device(name: str) -> torch.device:
+    """``device``: cpu | cuda | cuda:N | auto (a GPU when there is one)."""
+    name = auto_device(name)
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={name}: this machine has no CUDA GPU; use device=cpu or device=auto")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device={name!r}: use cpu, cuda, cuda:N or auto") from None
+
+
+class StepBatches(torch.utils.data.IterableDataset):
+    """The batches of steps ``start``..``stop`` − 1, each made by ``make`` from its step's own generator
+    (``step_rng``): worker k of n makes the steps ≡ k (mod n), and the loader's round-robin hands them
+    back in step order, so any number of workers yields exactly the batches one process would."""
+
+    def __init__(self, make: Callable[[np.random.Generator], dict], seed: int, phase: str, start: int,
+                 stop: int) -> None:
+        self.make, self.seed, self.phase, self.start, self.stop = make, seed, phase, start, stop
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        workers, index = (1, 0) if info is None else (info.num_workers, info.id)
+        for step in range(self.start + index, self.stop, workers):
+            yield step, self.make(step_rng(self.seed, self.phase, step))
+
+
+def step_batches(batches: StepBatches, workers: int):
+    """The batches in step order, made in ``workers`` processes (0: in this one)."""
+    if workers <= 0:
+        return iter(batches)
+    return iter(torch.utils.data.DataLoader(batches, batch_size=None, num_workers=workers, prefetch_factor=4,
+                                            multiprocessing_context="fork"))
 
 
 def lr_factor(step: int, steps: int, warmup: int) -> float:
@@ -176,6 +217,8 @@ def leaked_targets(noise, noisy, target, alpha_bar, leaked):
 class Trainer:
     def __init__(self, cfg: DictConfig, run_dir: Path, progress: bool = True) -> None:
         self.cfg, self.run_dir, self.progress = cfg, Path(run_dir), progress
+        self.device = resolve_device(str(cfg.get("device", "cpu")))
+        self.workers = int(cfg.get("workers", 0))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "checkpoints").mkdir(exist_ok=True)
         self.fingerprints = {phase: fingerprint(cfg, phase) for phase in PHASES}
@@ -189,7 +232,7 @@ class Trainer:
         if path.exists():
             return ObjectViews.load(path)
         views = object_views(seed, scenes, int(data.scene_size), int(data.view), tuple(data.context),
-                             progress=self.progress)
+                             progress=self.progress, workers=self.workers)
         views.save(path)
         return views
 
@@ -206,7 +249,7 @@ class Trainer:
         path = self._checkpoint_path(phase)
         if not path.exists():
             return None
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location=self.device, weights_only=False)
         expected = self.fingerprints[phase]
         keys = sorted(k for k in expected if state["fingerprint"].get(k) != expected[k])
         if keys:
@@ -216,7 +259,7 @@ class Trainer:
 
     # -- one phase ----------------------------------------------------------------------------------
     def _run_phase(self, phase: str, model: torch.nn.Module, settings: DictConfig,
-                   loss_fn: Callable[[np.random.Generator], torch.Tensor],
+                   make_batch: Callable[[np.random.Generator], dict], loss_fn: Callable[[dict], torch.Tensor],
                    validate: Callable[[torch.nn.Module], float], logger: TrainingLog,
                    ema_decay: float | None = None) -> torch.nn.Module:
         steps, every = int(settings.steps), int(self.cfg.checkpoint_every)
@@ -248,9 +291,12 @@ class Trainer:
         bar = tqdm(total=steps, initial=start, desc=f"training {phase}", unit="step",
                    disable=not self.progress, dynamic_ncols=True)
         model.train()
+        batches = step_batches(StepBatches(make_batch, int(self.cfg.seed), phase, start, steps), self.workers)
         for step in range(start, steps):
             began = time.perf_counter()
-            loss = loss_fn(step_rng(int(self.cfg.seed), phase, step))
+            made, batch = next(batches)
+            assert made == step, (made, step)
+            loss = loss_fn(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -302,24 +348,28 @@ class Trainer:
         if (final / "config.json").exists() and self._phase_done("vae"):
             from diffusers import AutoencoderKL
 
-            return AutoencoderKL.from_pretrained(final).eval()
+            return AutoencoderKL.from_pretrained(final).to(self.device).eval()
+        vae.to(self.device)
 
-        def loss_fn(rng):
+        def make_batch(rng):
             images = [random_crop(images_for_vae(maker(int(rng.integers(len(maker.views))), rng), rng),
                                   int(settings.crop), rng) for _ in range(int(settings.batch_size))]
-            x = to_batch(images)
-            posterior = vae.encode(x).latent_dist
-            reconstruction = vae.decode(posterior.sample(generator=step_generator(rng))).sample
-            return F.l1_loss(reconstruction, x) + float(settings.kl_weight) * posterior.kl().mean()
+            return {"x": to_batch(images), "seed": int(rng.integers(2**62))}
 
-        val_images = to_batch(self._validation_vae_images(validation))
+        def loss_fn(batch):
+            x = batch["x"].to(self.device)
+            posterior = vae.encode(x).latent_dist
+            reconstruction = vae.decode(posterior.sample(generator=torch.Generator().manual_seed(batch["seed"])))
+            return F.l1_loss(reconstruction.sample, x) + float(settings.kl_weight) * posterior.kl().mean()
+
+        val_images = to_batch(self._validation_vae_images(validation)).to(self.device)
 
         def validate(model):
             with torch.no_grad():
                 reconstruction = model.decode(model.encode(val_images).latent_dist.mode()).sample
                 return float(F.l1_loss(reconstruction, val_images))
 
-        vae = self._run_phase("vae", vae, settings, loss_fn, validate, logger)
+        vae = self._run_phase("vae", vae, settings, make_batch, loss_fn, validate, logger)
         with torch.no_grad():
             latents = vae.encode(val_images).latent_dist.mode()
         # unit-variance latents for the diffusion model (SD's 0.18215 is the same idea)
@@ -357,42 +407,68 @@ class Trainer:
         if settings.get("masks"):
             maker = PairMaker(maker.views, dict(settings.masks), occluder=maker.occluder,
                               object_noise=maker.object_noise, background_kernel=maker.background.kernel)
+        device = self.device
+        unet.to(device)
         noise_schedule = training_scheduler()
-        embedding = empty_prompt_embedding(int(self.cfg.text_seed))
+        embedding = empty_prompt_embedding(int(self.cfg.text_seed)).to(device)
         scaling = float(vae.config.scaling_factor)
         vae.requires_grad_(False)
 
         def encode(x: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
-                return vae.encode(x).latent_dist.mode() * scaling
+                return vae.encode(x.to(device)).latent_dist.mode() * scaling
 
         leakage = settings.get("leakage") or {"chance": 0.0, "strength": [1.0, 1.0]}
 
-        def inputs(pairs, generator, rng=None):
-            target, masked = to_batch([p.target for p in pairs]), to_batch([p.masked for p in pairs])
-            mask = F.interpolate(to_batch([p.mask for p in pairs]), size=(latent, latent), mode="nearest")
-            latents, masked_latents = encode(target), encode(masked)
-            noise = torch.randn(latents.shape, generator=generator)
-            steps = noise_schedule.config.num_train_timesteps
-            t = torch.randint(0, steps, (len(pairs),), generator=generator)
-            leaked = torch.zeros(len(pairs), dtype=torch.bool)
-            start = latents
-            if rng is not None and leakage["chance"] > 0:
-                leaked = torch.from_numpy(rng.random(len(pairs)) < float(leakage["chance"]))
-                share = torch.from_numpy(rng.uniform(*leakage["strength"], size=len(pairs)).astype(np.float32))
-                if leaked.any():
-                    condition = encode(to_batch([p.condition for p in pairs]))
-                    mixed = leaked_mix(latents, condition, mask, share[:, None, None, None])
-                    start = torch.where(leaked[:, None, None, None], mixed, latents)
-            noisy = noise_schedule.add_noise(start, noise, t)
-            return torch.cat([noisy, mask, masked_latents], dim=1), t, noise, noisy, latents, leaked
+        def pack(pairs, rng):
+            """The CPU side of a step (in a worker when ``workers`` > 0): the pairs as tensors, and the seed
+            of the step's noise and timesteps."""
+            return {"target": to_batch([p.target for p in pairs]), "masked": to_batch([p.masked for p in pairs]),
+                    "mask": to_batch([p.mask for p in pairs]), "seed": int(rng.integers(2**62)),
+                    "leaked": torch.zeros(len(pairs), dtype=torch.bool)}
 
-        alphas = noise_schedule.alphas_cumprod
+        def add_leaks(batch, pairs, rng):
+            """Eq. 7's mix for a share of the pairs (``unet.leakage``), decided by ``rng``."""
+            if leakage["chance"] <= 0:
+                return batch
+            leaked = torch.from_numpy(rng.random(len(pairs)) < float(leakage["chance"]))
+            batch["share"] = torch.from_numpy(rng.uniform(*leakage["strength"], size=len(pairs)).astype(np.float32))
+            batch["leaked"] = leaked
+            if leaked.any():
+                batch["condition"] = to_batch([p.condition for p in pairs])
+                overfill = torch.from_numpy(rng.random(len(pairs)) < float(leakage.get("fill", 0.0)))
+                if overfill.any():
+                    batch["overfill"], batch["filled"] = overfill, to_batch([p.filled for p in pairs])
+            return batch
 
-        def loss_fn(rng):
+        def training_batch(rng):
             pairs = [maker(int(rng.integers(len(maker.views))), rng) for _ in range(int(settings.batch_size))]
-            sample, t, noise, noisy, latents, leaked = inputs(pairs, step_generator(rng), rng)
-            prediction = unet(sample, t, embedding.expand(len(pairs), -1, -1)).sample
+            return add_leaks(pack(pairs, rng), pairs, rng)
+
+        def inputs(batch):
+            mask = F.interpolate(batch["mask"].to(device), size=(latent, latent), mode="nearest")
+            latents, masked_latents = encode(batch["target"]), encode(batch["masked"])
+            generator = torch.Generator().manual_seed(batch["seed"])
+            noise = torch.randn(latents.shape, generator=generator).to(device)
+            t = torch.randint(0, noise_schedule.config.num_train_timesteps, (len(latents),), generator=generator)
+            leaked = batch["leaked"].to(device)
+            start = latents
+            if leaked.any():
+                drawn = latents
+                if "overfill" in batch:  # the model's own hull filling, fed back by eq. 7, still asked for y
+                    drawn = torch.where(batch["overfill"].to(device)[:, None, None, None], encode(batch["filled"]),
+                                        latents)
+                share = batch["share"].to(device)[:, None, None, None]
+                mixed = leaked_mix(drawn, encode(batch["condition"]), mask, share)
+                start = torch.where(leaked[:, None, None, None], mixed, latents)
+            noisy = noise_schedule.add_noise(start, noise, t.to(device))
+            return torch.cat([noisy, mask, masked_latents], dim=1), t.to(device), noise, noisy, latents, leaked
+
+        alphas = noise_schedule.alphas_cumprod.to(device)
+
+        def loss_fn(batch):
+            sample, t, noise, noisy, latents, leaked = inputs(batch)
+            prediction = unet(sample, t, embedding.expand(len(t), -1, -1)).sample
             if not leaked.any():
                 return F.mse_loss(prediction, noise)
             target, weight = leaked_targets(noise, noisy, latents, alphas[t], leaked)
@@ -400,20 +476,22 @@ class Trainer:
 
         rng = np.random.default_rng([int(self.cfg.seed), 98])
         count = min(int(self.cfg.data.validation_items), len(validation.views))
-        fixed = inputs([validation(i, rng) for i in range(count)], step_generator(rng))
+        fixed = inputs(pack([validation(i, rng) for i in range(count)], rng))
 
         def validate(model):
             sample, t, noise = fixed[:3]
             with torch.no_grad():
                 return float(F.mse_loss(model(sample, t, embedding.expand(len(t), -1, -1)).sample, noise))
 
-        return self._run_phase("unet", unet, settings, loss_fn, validate, logger, float(settings.ema_decay))
+        return self._run_phase("unet", unet, settings, training_batch, loss_fn, validate, logger,
+                               float(settings.ema_decay))
 
     # -- all of it ----------------------------------------------------------------------------------
     def run(self):
         data = self.cfg.data
         if int(data.seed) == int(data.validation_seed):
             raise ConfigError("data.validation_seed must differ from data.seed (held-out scenes)")
+        log.info("training on %s with %d data workers", self.device, self.workers)
         maker = self.pair_maker(self.views(int(data.seed), int(data.scenes)))
         validation = self.pair_maker(self.views(int(data.validation_seed), int(data.validation_scenes)))
         log.info("%d training objects, %d validation objects", len(maker.views), len(validation.views))
@@ -425,7 +503,7 @@ class Trainer:
         finally:
             logger.finish()
         self.plot()
-        pipe = assemble(vae, unet, int(self.cfg.text_seed))
+        pipe = assemble(vae.to("cpu"), unet.to("cpu"), int(self.cfg.text_seed))
         pipe.save_pretrained(self.run_dir / "pipeline")
         return pipe
 

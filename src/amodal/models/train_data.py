@@ -18,10 +18,13 @@ Objects are taken from scenes of a training seed that no evaluation uses, each c
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -61,14 +64,28 @@ class ObjectViews:
             return cls(**{name: data[name] for name in FIELDS})
 
 
+def _render(job: tuple[int, int, int]):
+    return render_scene(*job)
+
+
 def object_views(seed: int, scenes: int, scene_size: int, view: int, context: tuple[float, float],
-                 min_visible: int = 64, progress: bool = True) -> ObjectViews:
+                 min_visible: int = 64, progress: bool = True, workers: int = 0) -> ObjectViews:
     """Every object of scenes 0..scenes−1 of ``seed`` with at least ``min_visible`` visible pixels,
-    cropped around hull(V) as the method's view does, with a context factor drawn from ``context``."""
+    cropped around hull(V) as the method's view does, with a context factor drawn from ``context``.
+    Scenes are rendered in ``workers`` processes (0: in this one); the result does not depend on it."""
     rng = np.random.default_rng([seed, 7])
+    jobs = [(seed, index, scene_size) for index in range(scenes)]
+    with multiprocessing.get_context("fork").Pool(workers) if workers > 0 else contextlib.nullcontext() as pool:
+        rendered = pool.imap(_render, jobs, chunksize=4) if pool else map(_render, jobs)
+        scenes_in_order = tqdm(rendered, total=scenes, desc="rendering scenes", unit="scene", disable=not progress)
+        out = _crop_objects(scenes_in_order, view, context, min_visible, rng)
+    return ObjectViews(**{name: np.stack(values) for name, values in out.items()})
+
+
+def _crop_objects(scenes, view: int, context: tuple[float, float], min_visible: int,
+                  rng: np.random.Generator) -> dict[str, list]:
     out: dict[str, list] = {name: [] for name in FIELDS}
-    for index in tqdm(range(scenes), desc="rendering scenes", unit="scene", disable=not progress):
-        scene = render_scene(seed, index, scene_size)
+    for scene in scenes:
         for amodal, visible, unoccluded in zip(scene.amodal, scene.visible, scene.unoccluded, strict=True):
             if visible.sum() < min_visible:
                 continue
@@ -80,7 +97,7 @@ def object_views(seed: int, scenes: int, scene_size: int, view: int, context: tu
             out["alpha"].append(coverage)
             out["amodal"].append(crop.mask(amodal))
             out["visible"].append(crop.mask(visible))
-    return ObjectViews(**{name: np.stack(values) for name, values in out.items()})
+    return out
 
 
 def dihedral(array: np.ndarray, k: int, flip: bool) -> np.ndarray:
@@ -96,6 +113,22 @@ class Pair:
     masked: np.ndarray  # y ⊙ (1 − mask): float32 h×w×3
     condition: np.ndarray  # eq. 8's x for this object (the VAE learns to encode it too)
     focus: np.ndarray  # bool h×w: the object and the mask, grown by 2 px (weighted up in the VAE's loss)
+    filled: np.ndarray  # y with the mask's part outside A painted as the object (``overfilled``)
+
+
+def overfilled(target: np.ndarray, amodal: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """y with every pixel of mask \\ A given the colour of its nearest object pixel: the object grown to
+    fill the mask, the wrong answer (hull filling) a weak model draws and then sees again through eq. 7."""
+    if not amodal.any():
+        return target.copy()
+    _, labels = cv2.distanceTransformWithLabels((~amodal).astype(np.uint8), cv2.DIST_L2, 5,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    rows, columns = np.nonzero(amodal)  # object pixels, labelled 1.. in this (row-major) order
+    nearest = np.zeros(rows.size + 1, np.int64)
+    nearest[labels[amodal]] = np.arange(rows.size)
+    index = nearest[labels]
+    grown = target[rows[index], columns[index]]
+    return np.where((mask & ~amodal)[..., None], grown, target).astype(np.float32)
 
 
 class PairMaker:
@@ -136,7 +169,8 @@ class PairMaker:
         masked = np.where(mask[..., None], 0.0, target).astype(np.float32)
         condition = condition_image(image, visible, background, self.object_noise, rng)
         focus = dilate(amodal | mask, 2)
-        return Pair(target.astype(np.float32), mask, masked, condition, focus)
+        target = target.astype(np.float32)
+        return Pair(target, mask, masked, condition, focus, overfilled(target, amodal, mask))
 
 
 def images_for_vae(pair: Pair, rng: np.random.Generator) -> np.ndarray:
