@@ -11,8 +11,14 @@ def _yaml(node) -> str:
     return OmegaConf.to_yaml(node).rstrip()
 
 
+def last_overrides(overrides: list[str]) -> list[str]:
+    """Each key's last override only (Hydra lets a later one win), in the order they were given."""
+    last = {override.split("=", 1)[0]: index for index, override in enumerate(overrides)}
+    return [override for index, override in enumerate(overrides) if last[override.split("=", 1)[0]] == index]
+
+
 def model_card(cfg: DictConfig, summary: dict, overrides: list[str] | None = None) -> str:
-    command = " ".join(["amodal-train-synthetic", *(overrides or [])])
+    command = " ".join(["amodal-train-synthetic", *last_overrides(overrides or [])])
     vae, unet = summary["vae"], summary["unet"]
     data = cfg.data
     leakage = cfg.unet.get("leakage") or {}
