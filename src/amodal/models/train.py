@@ -77,8 +77,9 @@ def step_rng(seed: int, phase: str, step: int) -> np.random.Generator:
     return np.random.default_rng([seed, PHASES[phase], step])
 
 
-def step_generator(rng: np.random.Generator) -> torch.Generator:
-    return torch.Generator().manual_seed(int(rng.integers(2**62)))
+def seeded(seed: int) -> torch.Generator:
+    """A CPU generator (noise is drawn on the CPU, then moved: the same on every device)."""
+    return torch.Generator().manual_seed(seed)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -359,7 +360,7 @@ class Trainer:
         def loss_fn(batch):
             x = batch["x"].to(self.device)
             posterior = vae.encode(x).latent_dist
-            reconstruction = vae.decode(posterior.sample(generator=torch.Generator().manual_seed(batch["seed"])))
+            reconstruction = vae.decode(posterior.sample(generator=seeded(batch["seed"])))
             return F.l1_loss(reconstruction.sample, x) + float(settings.kl_weight) * posterior.kl().mean()
 
         val_images = to_batch(self._validation_vae_images(validation)).to(self.device)
@@ -438,7 +439,7 @@ class Trainer:
                 batch["condition"] = to_batch([p.condition for p in pairs])
                 overfill = torch.from_numpy(rng.random(len(pairs)) < float(leakage.get("fill", 0.0)))
                 if overfill.any():
-                    batch["overfill"], batch["filled"] = overfill, to_batch([p.filled for p in pairs])
+                    batch["overfill"], batch["filled"] = overfill, to_batch([p.filled() for p in pairs])
             return batch
 
         def training_batch(rng):
@@ -448,7 +449,7 @@ class Trainer:
         def inputs(batch):
             mask = F.interpolate(batch["mask"].to(device), size=(latent, latent), mode="nearest")
             latents, masked_latents = encode(batch["target"]), encode(batch["masked"])
-            generator = torch.Generator().manual_seed(batch["seed"])
+            generator = seeded(batch["seed"])
             noise = torch.randn(latents.shape, generator=generator).to(device)
             t = torch.randint(0, noise_schedule.config.num_train_timesteps, (len(latents),), generator=generator)
             leaked = batch["leaked"].to(device)

@@ -113,7 +113,11 @@ class Pair:
     masked: np.ndarray  # y ⊙ (1 − mask): float32 h×w×3
     condition: np.ndarray  # eq. 8's x for this object (the VAE learns to encode it too)
     focus: np.ndarray  # bool h×w: the object and the mask, grown by 2 px (weighted up in the VAE's loss)
-    filled: np.ndarray  # y with the mask's part outside A painted as the object (``overfilled``)
+    amodal: np.ndarray  # A, bool h×w
+
+    def filled(self) -> np.ndarray:
+        """y overfilled to the mask (``overfilled``); made only for the pairs that ask for it."""
+        return overfilled(self.target, self.amodal, self.mask)
 
 
 def overfilled(target: np.ndarray, amodal: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -123,7 +127,7 @@ def overfilled(target: np.ndarray, amodal: np.ndarray, mask: np.ndarray) -> np.n
         return target.copy()
     _, labels = cv2.distanceTransformWithLabels((~amodal).astype(np.uint8), cv2.DIST_L2, 5,
                                                 labelType=cv2.DIST_LABEL_PIXEL)
-    rows, columns = np.nonzero(amodal)  # object pixels, labelled 1.. in this (row-major) order
+    rows, columns = np.nonzero(amodal)  # object pixels: each has its own label, the nearest one of the others
     nearest = np.zeros(rows.size + 1, np.int64)
     nearest[labels[amodal]] = np.arange(rows.size)
     index = nearest[labels]
@@ -170,7 +174,7 @@ class PairMaker:
         condition = condition_image(image, visible, background, self.object_noise, rng)
         focus = dilate(amodal | mask, 2)
         target = target.astype(np.float32)
-        return Pair(target, mask, masked, condition, focus, overfilled(target, amodal, mask))
+        return Pair(target, mask, masked, condition, focus, amodal)
 
 
 def images_for_vae(pair: Pair, rng: np.random.Generator) -> np.ndarray:
