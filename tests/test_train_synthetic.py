@@ -179,6 +179,9 @@ def test_the_model_card_states_the_command_and_whether_pairs_were_leaked():
     assert "amodal-train-synthetic seed=3" in plain and "| UNet | 10 | 0.5000 | 0.2500" in plain
     assert "No leaked pairs" in plain and "Leaked pairs (odds 0.5)" in leaked and "No leaked pairs" not in leaked
     assert "overfilled" not in leaked and "on the CPU" in leaked
+    assert "`view.mode=crop backbone.resolution=32`" in plain  # TINY trains at a 32 px view
+    wide = model_card(tiny_config("data.view=48"), summary, [])
+    assert "backbone.resolution=48`" in wide and "a 48 px view → 24×24 latents" in wide
     again = model_card(tiny_config(), summary, ["device=cuda", "seed=3", "device=cpu"])
     assert "amodal-train-synthetic seed=3 device=cpu\n" in again
     overfilled_card = model_card(tiny_config("unet.leakage.chance=0.5", "unet.leakage.fill=0.25"), summary, [])

@@ -29,6 +29,7 @@ def model_card(cfg: DictConfig, summary: dict, overrides: list[str] | None = Non
 size, trained from scratch on this package's synthetic scenes (`amodal.data.synthetic`) so that the
 method (`method=inpaint`) produces real amodal completions on a CPU: `backbone=synthetic_sd`. It knows
 nothing but textured shapes on smooth backgrounds; it is not a substitute for SD1.5/SD2/SDXL/Flux.
+It saw {data.view} px object-centred views: run it with `view.mode=crop backbone.resolution={data.view}`.
 
 **Parts.** `AutoencoderKL` (blocks {list(cfg.vae.block_out_channels)}, {cfg.vae.latent_channels} latent
 channels, downsampling by {factor}: a {data.view} px view → {data.view // factor}×{data.view // factor} latents);
