@@ -201,6 +201,25 @@ def test_unet_init_starts_from_another_runs_pipeline_and_a_bad_one_is_one_line(t
         bad.run()
 
 
+def test_vae_init_keeps_another_runs_autoencoder_and_its_scale_at_another_view(tmp_path):
+    first = Trainer(tiny_config("vae.steps=4", "unet.steps=2", "checkpoint_every=4"), tmp_path / "a", progress=False)
+    trained = first.run().vae
+    # 0 autoencoder steps from it, at a 48 px view instead of 32: the same weights and latent scale
+    second = Trainer(tiny_config("data.view=48", "vae.steps=0", f"vae.init={tmp_path / 'a' / 'pipeline'}",
+                                 "unet.steps=2"), tmp_path / "b", progress=False)
+    kept = second.run().vae
+    assert all(torch.equal(v, kept.state_dict()[k]) for k, v in trained.state_dict().items())
+    assert kept.config.scaling_factor == trained.config.scaling_factor
+    assert second.run_dir.joinpath("pipeline", "unet", "config.json").read_text().count('"sample_size": 24')
+    # fine-tuning it (steps > 0) changes it and sets its scale anew
+    tuned = Trainer(tiny_config("data.view=48", "vae.steps=2", f"vae.init={tmp_path / 'a' / 'pipeline'}",
+                                "unet.steps=0"), tmp_path / "c", progress=False).run().vae
+    assert tuned.config.scaling_factor != trained.config.scaling_factor
+    bad = Trainer(tiny_config("vae.steps=0", f"vae.init={tmp_path}"), tmp_path / "d", progress=False)
+    with pytest.raises(ConfigError, match="no autoencoder there"):
+        bad.run()
+
+
 def test_any_number_of_data_workers_yields_the_same_batches_in_step_order():
     def make(rng):
         return {"value": torch.from_numpy(rng.standard_normal(3))}

@@ -200,6 +200,23 @@ def load_unet_weights(unet: torch.nn.Module, source: Path) -> None:
         raise ConfigError(f"unet.init={source}: its UNet differs from unet.* ({str(err).splitlines()[0]})") from None
 
 
+def load_autoencoder_weights(vae: torch.nn.Module, source: Path) -> None:
+    """Start from a trained pipeline's autoencoder (``vae.init``), e.g. to train a UNet at another view
+    on the same latents. The architectures must agree."""
+    from diffusers import AutoencoderKL
+
+    folder = source / "vae" if (source / "vae").is_dir() else source
+    if not (folder / "config.json").is_file():
+        raise ConfigError(f"vae.init={source}: no autoencoder there (want a pipeline folder with vae/config.json)")
+    trained = AutoencoderKL.from_pretrained(folder, torch_dtype=torch.float32)
+    try:
+        vae.load_state_dict(trained.state_dict())
+    except RuntimeError as err:
+        first_line = str(err).splitlines()[0]
+        raise ConfigError(f"vae.init={source}: its autoencoder differs from vae.* ({first_line})") from None
+    vae.register_to_config(scaling_factor=float(trained.config.scaling_factor))
+
+
 def leaked_mix(target: torch.Tensor, condition: torch.Tensor, mask: torch.Tensor, share: torch.Tensor):
     """What eq. 7 feeds the model, before noising: λ·y + (1 − λ)·x inside the mask, x outside it."""
     return torch.where(mask > 0.5, share * target + (1 - share) * condition, condition)
@@ -350,6 +367,8 @@ class Trainer:
             from diffusers import AutoencoderKL
 
             return AutoencoderKL.from_pretrained(final).to(self.device).eval()
+        if settings.get("init"):
+            load_autoencoder_weights(vae, Path(to_absolute_path(str(settings.init))))
         vae.to(self.device)
 
         def make_batch(rng):
@@ -371,10 +390,11 @@ class Trainer:
                 return float(F.l1_loss(reconstruction, val_images))
 
         vae = self._run_phase("vae", vae, settings, make_batch, loss_fn, validate, logger)
-        with torch.no_grad():
-            latents = vae.encode(val_images).latent_dist.mode()
-        # unit-variance latents for the diffusion model (SD's 0.18215 is the same idea)
-        vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
+        if int(settings.steps) > 0 or not settings.get("init"):  # an autoencoder taken as is keeps its scale
+            with torch.no_grad():
+                latents = vae.encode(val_images).latent_dist.mode()
+            # unit-variance latents for the diffusion model (SD's 0.18215 is the same idea)
+            vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
         vae.save_pretrained(final)
         return vae
 
