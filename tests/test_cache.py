@@ -39,6 +39,22 @@ def test_settings_that_do_not_change_the_inpainting_keep_the_key(tmp_path):
             assert cache_folder(tmp_path, change) == base, change
 
 
+def test_weights_retrained_into_the_same_folder_miss_the_cache(tmp_path):
+    from amodal.method.cache import InpaintCache
+
+    model = tmp_path / "pipeline"
+    (model / "unet").mkdir(parents=True)
+    weights = model / "unet" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(b"first")
+    settings = {"backbone": {"pipeline": {"model": str(model)}, "device": "cpu"}}
+    before = InpaintCache(tmp_path / "cache", settings).root
+    assert InpaintCache(tmp_path / "cache", settings).root == before  # nothing changed: the same entry
+    weights.write_bytes(b"second, retrained")
+    assert InpaintCache(tmp_path / "cache", settings).root != before
+    hub = {"backbone": {"pipeline": {"model": "org/not-a-folder"}, "device": "cpu"}}
+    assert InpaintCache(tmp_path / "cache", hub).settings["backbone"]["weights"] is None
+
+
 def test_a_multirun_over_extractors_runs_the_diffusion_model_once_per_object(tmp_path):
     """The issue's sweep, extractor=tiny_sam,tiny_sam2 in one process: the first job inpaints each object
     (a cache miss is one call of the diffusion pipeline), the second only reads x̂₀ back."""

@@ -3,8 +3,8 @@
 A sweep over extractors or point samplers does not change x̂₀; with the cache the diffusion model runs
 once per object for the whole sweep. An entry is keyed by everything that changes x̂₀ — the object
 (dataset, image, object ids and its seed), the area, background, condition image, view and backbone
-settings, dtype and device type — hashed into the folder name, and written atomically (a crash leaves
-no half-written entry).
+settings, dtype and device type, and for a local pipeline folder its files' sizes and times — hashed
+into the folder name, and written atomically (a crash leaves no half-written entry).
 """
 
 from __future__ import annotations
@@ -33,6 +33,19 @@ def settings_key(settings: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".json")
+
+
+def local_weights_stamp(model: str) -> dict[str, list[int]] | None:
+    """Size and modification time of a local pipeline folder's weight and config files, so that weights
+    retrained into the same folder miss the cache; None for a hub id (its revision is in the key)."""
+    folder = Path(str(model)).expanduser()
+    if not folder.is_dir():
+        return None
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+    return {str(p.relative_to(folder)): [p.stat().st_size, p.stat().st_mtime_ns] for p in files}
+
+
 class InpaintCache:
     """``cache.dir/<settings hash>/<dataset>/<image>/<object>.png`` plus ``settings.json`` per hash."""
 
@@ -44,6 +57,9 @@ class InpaintCache:
         backbone = dict(settings.get("backbone") or {})
         device = str(backbone.pop("device", "cpu"))
         backbone["device_type"] = device.split(":")[0]
+        pipeline = backbone.get("pipeline")
+        if isinstance(pipeline, dict) and pipeline.get("model"):
+            backbone["weights"] = local_weights_stamp(pipeline["model"])
         settings["backbone"] = backbone
         self.enabled = enabled
         self.settings = settings
