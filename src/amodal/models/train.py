@@ -185,36 +185,23 @@ def to_batch(arrays: list[np.ndarray]) -> torch.Tensor:
     return stacked[:, None] if stacked.dim() == 3 else stacked.permute(0, 3, 1, 2).contiguous()
 
 
-def load_unet_weights(unet: torch.nn.Module, source: Path) -> None:
-    """Start from a trained pipeline's UNet (``unet.init``: a pipeline folder, e.g. another run's
-    ``pipeline/``): fine-tuning with another recipe. The architectures must agree."""
-    from diffusers import UNet2DConditionModel
+def load_trained_part(model: torch.nn.Module, source: Path, part: str) -> None:
+    """Start ``model`` from a trained pipeline's ``part`` (``unet.init`` / ``vae.init``: a pipeline folder,
+    e.g. another run's ``pipeline/``, or the part's own folder). The architectures must agree."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
 
-    folder = source / "unet" if (source / "unet").is_dir() else source
+    cls, name = {"unet": (UNet2DConditionModel, "UNet"), "vae": (AutoencoderKL, "autoencoder")}[part]
+    folder = source / part if (source / part).is_dir() else source
     if not (folder / "config.json").is_file():
-        raise ConfigError(f"unet.init={source}: no UNet there (want a pipeline folder with unet/config.json)")
-    trained = UNet2DConditionModel.from_pretrained(folder, torch_dtype=torch.float32)
+        raise ConfigError(f"{part}.init={source}: no {name} there (want a pipeline folder with {part}/config.json)")
+    trained = cls.from_pretrained(folder, torch_dtype=torch.float32)
     try:
-        unet.load_state_dict(trained.state_dict())
-    except RuntimeError as err:
-        raise ConfigError(f"unet.init={source}: its UNet differs from unet.* ({str(err).splitlines()[0]})") from None
-
-
-def load_autoencoder_weights(vae: torch.nn.Module, source: Path) -> None:
-    """Start from a trained pipeline's autoencoder (``vae.init``), e.g. to train a UNet at another view
-    on the same latents. The architectures must agree."""
-    from diffusers import AutoencoderKL
-
-    folder = source / "vae" if (source / "vae").is_dir() else source
-    if not (folder / "config.json").is_file():
-        raise ConfigError(f"vae.init={source}: no autoencoder there (want a pipeline folder with vae/config.json)")
-    trained = AutoencoderKL.from_pretrained(folder, torch_dtype=torch.float32)
-    try:
-        vae.load_state_dict(trained.state_dict())
+        model.load_state_dict(trained.state_dict())
     except RuntimeError as err:
         first_line = str(err).splitlines()[0]
-        raise ConfigError(f"vae.init={source}: its autoencoder differs from vae.* ({first_line})") from None
-    vae.register_to_config(scaling_factor=float(trained.config.scaling_factor))
+        raise ConfigError(f"{part}.init={source}: its {name} differs from {part}.* ({first_line})") from None
+    if part == "vae":  # the latents' scale belongs to the weights
+        model.register_to_config(scaling_factor=float(trained.config.scaling_factor))
 
 
 def leaked_mix(target: torch.Tensor, condition: torch.Tensor, mask: torch.Tensor, share: torch.Tensor):
@@ -368,7 +355,7 @@ class Trainer:
 
             return AutoencoderKL.from_pretrained(final).to(self.device).eval()
         if settings.get("init"):
-            load_autoencoder_weights(vae, Path(to_absolute_path(str(settings.init))))
+            load_trained_part(vae, Path(to_absolute_path(str(settings.init))), "vae")
         vae.to(self.device)
 
         def make_batch(rng):
@@ -424,7 +411,7 @@ class Trainer:
                                int(settings.layers_per_block), int(settings.attention_head_dim),
                                int(settings.norm_num_groups))
         if settings.get("init"):
-            load_unet_weights(unet, Path(to_absolute_path(str(settings.init))))
+            load_trained_part(unet, Path(to_absolute_path(str(settings.init))), "unet")
         if settings.get("masks"):
             maker = PairMaker(maker.views, dict(settings.masks), occluder=maker.occluder,
                               object_noise=maker.object_noise, background_kernel=maker.background.kernel)
