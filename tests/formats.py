@@ -130,38 +130,44 @@ def write_cocoa(root: Path, bsds: bool = False, rates: dict[str, float] | None =
     return root
 
 
-def write_kins(root: Path) -> Path:
-    """update_test_2020.json (polygons, several parts) and testing/image_2/."""
+def write_kins(root: Path, layout: str = "2020") -> Path:
+    """KINS over testing/image_2/: ``layout="2020"`` writes update_test_2020.json (``a_segm``/``i_segm``
+    polygons, several parts); ``layout="instances"`` the first release's instances_val.json, as
+    deocclusion reads it (``segmentation`` amodal polygons, ``inmodal_seg`` visible compressed RLE)."""
     images, anns = [], []
     for image_id in (3, 4):
         name = f"{image_id:06d}.png"
         write_png(root / "testing" / "image_2" / name, image(image_id))
         images.append({"id": image_id, "file_name": name, "height": H, "width": W})
         for k, thing in enumerate(t for t in SCENE if not t.stuff):
-            anns.append(
-                {
-                    "id": 100 * image_id + k,
-                    "image_id": image_id,
-                    "category_id": k % 2 + 1,
-                    "a_segm": [polygon(r) for r in thing.amodal_rects],
-                    "i_segm": [polygon(r) for r in thing.visible_rects],
-                    "a_area": int(thing.amodal.sum()),
-                    "i_area": int(thing.visible.sum()),
-                    "a_bbox": [0, 0, 1, 1],
-                    "i_bbox": [0, 0, 1, 1],
-                    "iscrowd": 0,
-                    "oco_id": 1,
-                    "ico_id": k,
-                }
-            )
+            ann = {"id": 100 * image_id + k, "image_id": image_id, "category_id": k % 2 + 1, "iscrowd": 0}
+            if layout == "2020":
+                ann.update(
+                    a_segm=[polygon(r) for r in thing.amodal_rects],
+                    i_segm=[polygon(r) for r in thing.visible_rects],
+                    a_area=int(thing.amodal.sum()),
+                    i_area=int(thing.visible.sum()),
+                    a_bbox=[0, 0, 1, 1],
+                    i_bbox=[0, 0, 1, 1],
+                    oco_id=1,
+                    ico_id=k,
+                )
+            else:
+                ann.update(
+                    segmentation=[polygon(r) for r in thing.amodal_rects],
+                    inmodal_seg=encode(thing.visible),
+                    area=int(thing.amodal.sum()),
+                    bbox=[0, 0, 1, 1],
+                    inmodal_bbox=[0, 0, 1, 1],
+                )
+            anns.append(ann)
     categories = [
         {"id": 1, "name": "cyclist", "supercategory": "Living Thing"},
         {"id": 2, "name": "car", "supercategory": "vehicles"},
     ]
     root.mkdir(parents=True, exist_ok=True)
-    (root / "update_test_2020.json").write_text(
-        json.dumps({"images": images, "annotations": anns, "categories": categories})
-    )
+    file = "update_test_2020.json" if layout == "2020" else "instances_val.json"
+    (root / file).write_text(json.dumps({"images": images, "annotations": anns, "categories": categories}))
     return root
 
 

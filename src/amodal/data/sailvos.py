@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from amodal.data.annotated import AnnotatedDataset, AnnotatedImage, Region
 from amodal.data.annotations import locate, root_path
-from amodal.data.cocolike import read_instances
+from amodal.data.cocolike import load_instances, read_instances
 
 HINT = "; a SAILVOS file has 'images' and 'annotations' with 'segmentation' and 'visible_mask'"
 
@@ -52,4 +52,5 @@ class SailvosDataset(AnnotatedDataset):
                 annotated_occlusion=None if occlusion is None else float(occlusion),
             )
 
-        return read_instances(self.annotations, self.images_dir, region, ("segmentation",), HINT)
+        data = load_instances(self.annotations, HINT)
+        return read_instances(data, self.annotations, self.images_dir, region, ("segmentation",), HINT)
