@@ -211,18 +211,34 @@ def uncompressed_rle(mask: np.ndarray) -> dict:
     return {"size": [H, W], "counts": counts}
 
 
-def write_sailvos(root: Path) -> Path:
-    """valid.json (amodal as compressed RLE, uncompressed RLE and polygons; visible_mask absent for the
-    unoccluded) and images/<video>/<frame>.bmp named without suffix in the file."""
+HIDDEN = Thing("cat", [(20, 26, 30, 36)], [(20, 26, 30, 28)])
+"""A SAILVOS object 80 % hidden (by something unannotated): above the 0.75 of published evaluations."""
+SAILVOS_THINGS = [t for t in SCENE if not t.stuff] + [HIDDEN]
+
+
+def write_sailvos(root: Path, layout: str = "distributed") -> Path:
+    """valid.json with amodal masks as compressed RLE, uncompressed RLE and polygons, and its frames.
+
+    ``layout="distributed"``: as SAILVOS ships, ``file_name`` is ``<video>/images/<frame>.bmp`` relative to
+    the root, and every annotation has ``visible_mask``. ``layout="images"``: older copies, frames under
+    ``images/<video>/<frame>.bmp``, ``file_name`` without the suffix, ``visible_mask`` only where occluded."""
     from PIL import Image
 
     images, anns = [], []
-    for image_id, name in ((7, "ah_1_mcs_1/000010"), (8, "ah_1_mcs_1/000011")):
-        path = root / "images" / f"{name}.bmp"
+    for image_id, frame in ((7, "000010"), (8, "000011")):
+        video = "ah_1_mcs_1"
+        if layout == "distributed":
+            name = f"{video}/images/{frame}.bmp"
+            path = root / name
+        else:
+            name = f"{video}/{frame}"
+            path = root / "images" / f"{name}.bmp"
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image(image_id)).save(path)
-        images.append({"id": image_id, "file_name": name, "height": H, "width": W, "frame_id": image_id})
-        for k, thing in enumerate(t for t in SCENE if not t.stuff):
+        images.append(
+            {"id": image_id, "file_name": name, "height": H, "width": W, "frame_id": image_id, "video_id": 1}
+        )
+        for k, thing in enumerate(SAILVOS_THINGS):
             amodal = (
                 encode(thing.amodal),
                 uncompressed_rle(thing.amodal),
@@ -233,21 +249,28 @@ def write_sailvos(root: Path) -> Path:
                 "image_id": image_id,
                 "category_id": 1 + k % 2,
                 "obj_id": k,
+                "model_id": 100 + k,
                 "segmentation": amodal,
                 "occlude_rate": thing.rate,
                 "area": int(thing.amodal.sum()),
+                "area_visible": int(thing.visible.sum()),
+                "bbox": [0, 0, 1, 1],
+                "bbox_visible": [0, 0, 1, 1],
                 "iscrowd": 0,
+                "occlu_depth": 0,
             }
-            if thing.occluded:
+            if thing.occluded or layout == "distributed":
                 ann["visible_mask"] = encode(thing.visible)
+                ann["invisible_mask"] = encode(thing.amodal & ~thing.visible)
             anns.append(ann)
+    root.mkdir(parents=True, exist_ok=True)
     (root / "valid.json").write_text(
         json.dumps(
             {
                 "images": images,
                 "annotations": anns,
                 "categories": [{"id": 1, "name": "person"}, {"id": 2, "name": "car"}],
-                "videos": [{"id": 1, "vid_name": "ah_1_mcs_1", "num_frames": 2}],
+                "videos": [{"id": 1, "vid_name": "ah_1_mcs_1", "num_frames": 2, "num_objs": 5}],
             }
         )
     )
