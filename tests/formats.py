@@ -130,70 +130,133 @@ def write_cocoa(root: Path, bsds: bool = False, rates: dict[str, float] | None =
     return root
 
 
-def write_kins(root: Path) -> Path:
-    """update_test_2020.json (polygons, several parts) and testing/image_2/."""
+def write_kins(root: Path, layout: str = "2020") -> Path:
+    """KINS over testing/image_2/: ``layout="2020"`` writes update_test_2020.json (``a_segm``/``i_segm``
+    polygons, several parts); ``layout="instances"`` the first release's instances_val.json, as
+    deocclusion reads it (``segmentation`` amodal polygons, ``inmodal_seg`` visible compressed RLE)."""
     images, anns = [], []
     for image_id in (3, 4):
         name = f"{image_id:06d}.png"
         write_png(root / "testing" / "image_2" / name, image(image_id))
         images.append({"id": image_id, "file_name": name, "height": H, "width": W})
         for k, thing in enumerate(t for t in SCENE if not t.stuff):
-            anns.append(
-                {
-                    "id": 100 * image_id + k,
-                    "image_id": image_id,
-                    "category_id": k % 2 + 1,
-                    "a_segm": [polygon(r) for r in thing.amodal_rects],
-                    "i_segm": [polygon(r) for r in thing.visible_rects],
-                    "a_area": int(thing.amodal.sum()),
-                    "i_area": int(thing.visible.sum()),
-                    "a_bbox": [0, 0, 1, 1],
-                    "i_bbox": [0, 0, 1, 1],
-                    "iscrowd": 0,
-                    "oco_id": 1,
-                    "ico_id": k,
-                }
-            )
+            ann = {"id": 100 * image_id + k, "image_id": image_id, "category_id": k % 2 + 1, "iscrowd": 0}
+            if layout == "2020":
+                ann.update(
+                    a_segm=[polygon(r) for r in thing.amodal_rects],
+                    i_segm=[polygon(r) for r in thing.visible_rects],
+                    a_area=int(thing.amodal.sum()),
+                    i_area=int(thing.visible.sum()),
+                    a_bbox=[0, 0, 1, 1],
+                    i_bbox=[0, 0, 1, 1],
+                    oco_id=1,
+                    ico_id=k,
+                )
+            else:
+                ann.update(
+                    segmentation=[polygon(r) for r in thing.amodal_rects],
+                    inmodal_seg=encode(thing.visible),
+                    area=int(thing.amodal.sum()),
+                    bbox=[0, 0, 1, 1],
+                    inmodal_bbox=[0, 0, 1, 1],
+                )
+            anns.append(ann)
     categories = [
         {"id": 1, "name": "cyclist", "supercategory": "Living Thing"},
         {"id": 2, "name": "car", "supercategory": "vehicles"},
     ]
     root.mkdir(parents=True, exist_ok=True)
-    (root / "update_test_2020.json").write_text(
-        json.dumps({"images": images, "annotations": anns, "categories": categories})
-    )
+    file = "update_test_2020.json" if layout == "2020" else "instances_val.json"
+    (root / file).write_text(json.dumps({"images": images, "annotations": anns, "categories": categories}))
     return root
 
 
-FISH = {"3_1": SCENE[1], "3_2": SCENE[2], "10_1": SCENE[3], "10_4": SCENE[4]}
-"""FishBowl objects: <video>_<object> → the scene object drawn in every frame of that video."""
-FRAMES = {"3": 4, "10": 2}
+FISHBOWL_FRAMES = {"00003": 6, "00010": 4}
+"""FishBowl videos (named as SaVos' pickle names them, ``%05d``) → frames."""
+COVER = (6, 1, 6, 16, 5, 10)
+"""Columns of fish 1 (video 00003) that fish 2 covers in frames 0–5: occlusion rates 0.3, 0.05, 0.3, 0.8,
+0.25, 0.5."""
 
 
-def write_fishbowl(root: Path) -> Path:
-    """test_data/test_data.pkl (RLE with bytes counts, as a list of one, like pycocotools writes them)
-    and test_data/test_frames/<video>/<t:05d>.png."""
+def fishbowl_scene(video: str, t: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The fish of frame t: object → (full mask FM, visible mask VM), back to front.
+
+    Video 00003: fish 1 (20×20) behind fish 2, which swims over it (``COVER``); fish 3 in frames 2–4 only.
+    Video 00010: fish 4 half hidden behind fish 5 in every frame."""
+    if video == "00003":
+        c = COVER[t]
+        fish = {"1": rect_mask([(10, 10, 30, 30)]), "2": rect_mask([(c - 10, 5, c + 10, 35)])}
+        if 2 <= t <= 4:
+            fish["3"] = rect_mask([(40, 5, 50, 15)])
+    else:
+        fish = {"4": rect_mask([(5, 5, 25, 25)]), "5": rect_mask([(15, 0, 35, 40)])}
+    scene, front = {}, np.zeros((H, W), bool)
+    for name in reversed(fish):  # each fish is hidden by those drawn after it
+        scene[name] = (fish[name], fish[name] & ~front)
+        front |= fish[name]
+    return {name: scene[name] for name in fish}
+
+
+def fishbowl_frame(video: str, t: int) -> np.ndarray:
+    return image(1000 * int(video) + t)
+
+
+NOT_IN_SUBSET = {("00003", "1", 4): "test=0", ("00010", "4", 2): "no row"}
+"""Frames SaVos' evaluation would score but that the written test-subset list leaves out."""
+
+
+def write_fishbowl(root: Path, first_and_last_listed: bool = False) -> Path:
+    """FishBowl as SaVos distributes it: test_data/test_data.pkl, test_data/test_frames/<video>/ and the
+    test-subset list test_files/test_subtest.csv.
+
+    Each pickle frame holds what SaVos' preprocessing writes: ``FM``/``VM`` as pycocotools' ``_mask.encode``
+    returns them (a list of one RLE with bytes counts), ``FM_bx``/``VM_bx`` (numpy ints), ``OCC_R``
+    (numpy float, 1 − |VM|/|FM|), ``IoU``, ``loss_mask_weight`` and ``fish_type``. The list has SaVos'
+    columns, one row per object and frame without each object's first and last frame (unless
+    ``first_and_last_listed``), ``test`` = 1 except ``NOT_IN_SUBSET``. Frame names are documented
+    nowhere (SaVos' reader takes frame t as the t-th file in name order): written from 00001.png, so a
+    reader that takes the name for t reads the wrong frame."""
     from pycocotools import mask as coco_mask
 
     def rle(mask):
-        return coco_mask.encode(
-            np.asfortranarray(mask[:, :, None].astype(np.uint8))
-        )  # [{size, counts: bytes}]
+        return coco_mask.encode(np.asfortranarray(mask[:, :, None].astype(np.uint8)))
 
-    data = {}
-    for name, thing in FISH.items():
-        video = name.split("_")[0]
-        data[name] = {
-            t: {"VM": rle(thing.visible), "FM": rle(thing.amodal), "VM_bx": [0, 1, 0, 1]}
-            for t in range(FRAMES[video])
-        }
-    for video, count in FRAMES.items():
+    def box(mask):
+        ys, xs = np.nonzero(mask)
+        return [ys.min(), ys.max(), xs.min(), xs.max()]  # numpy ints, as SaVos' get_crop_coord
+
+    data: dict[str, dict[int, dict]] = {}
+    rows = []
+    for video, count in FISHBOWL_FRAMES.items():
         for t in range(count):
-            write_png(
-                root / "test_data" / "test_frames" / video / f"{t:05d}.png", image(100 * int(video) + t)
-            )
+            write_png(root / "test_data" / "test_frames" / video / f"{t + 1:05d}.png", fishbowl_frame(video, t))
+            for fish, (full, visible) in fishbowl_scene(video, t).items():
+                occlusion = 1 - np.sum(visible) / np.sum(full)
+                data.setdefault(f"{video}_{fish}", {})[t] = {
+                    "FM_bx": box(full),
+                    "FM": rle(full),
+                    "VM_bx": box(visible),
+                    "VM": rle(visible),
+                    "OCC_R": occlusion,
+                    "IoU": None,
+                    "loss_mask_weight": rle(~visible),
+                    "fish_type": f"fish{fish}",
+                }
+    for name, timeline in data.items():
+        video, fish = name.split("_")
+        frames = sorted(timeline) if first_and_last_listed else sorted(timeline)[1:-1]
+        for t in frames:
+            left_out = NOT_IN_SUBSET.get((video, fish, t))
+            if left_out == "no row":
+                continue
+            test = 0 if left_out == "test=0" else 1
+            rows.append([len(rows), int(video), int(fish), f"fish{fish}", t, timeline[t]["OCC_R"], test])
     with (root / "test_data" / "test_data.pkl").open("wb") as handle:
         pickle.dump(data, handle)
+    subset = root / "test_files" / "test_subtest.csv"
+    subset.parent.mkdir(parents=True, exist_ok=True)
+    header = ",v_id,obj_id,Type,frame_id,OCC_R,test"  # pandas' unnamed index column first
+    subset.write_text("\n".join([header, *(",".join(str(v) for v in row) for row in rows)]) + "\n")
     return root
 
 
@@ -205,18 +268,34 @@ def uncompressed_rle(mask: np.ndarray) -> dict:
     return {"size": [H, W], "counts": counts}
 
 
-def write_sailvos(root: Path) -> Path:
-    """valid.json (amodal as compressed RLE, uncompressed RLE and polygons; visible_mask absent for the
-    unoccluded) and images/<video>/<frame>.bmp named without suffix in the file."""
+HIDDEN = Thing("cat", [(20, 26, 30, 36)], [(20, 26, 30, 28)])
+"""A SAILVOS object 80 % hidden (by something unannotated): above the 0.75 of published evaluations."""
+SAILVOS_THINGS = [t for t in SCENE if not t.stuff] + [HIDDEN]
+
+
+def write_sailvos(root: Path, layout: str = "distributed") -> Path:
+    """valid.json with amodal masks as compressed RLE, uncompressed RLE and polygons, and its frames.
+
+    ``layout="distributed"``: as SAILVOS ships, ``file_name`` is ``<video>/images/<frame>.bmp`` relative to
+    the root, and every annotation has ``visible_mask``. ``layout="images"``: older copies, frames under
+    ``images/<video>/<frame>.bmp``, ``file_name`` without the suffix, ``visible_mask`` only where occluded."""
     from PIL import Image
 
     images, anns = [], []
-    for image_id, name in ((7, "ah_1_mcs_1/000010"), (8, "ah_1_mcs_1/000011")):
-        path = root / "images" / f"{name}.bmp"
+    for image_id, frame in ((7, "000010"), (8, "000011")):
+        video = "ah_1_mcs_1"
+        if layout == "distributed":
+            name = f"{video}/images/{frame}.bmp"
+            path = root / name
+        else:
+            name = f"{video}/{frame}"
+            path = root / "images" / f"{name}.bmp"
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image(image_id)).save(path)
-        images.append({"id": image_id, "file_name": name, "height": H, "width": W, "frame_id": image_id})
-        for k, thing in enumerate(t for t in SCENE if not t.stuff):
+        images.append(
+            {"id": image_id, "file_name": name, "height": H, "width": W, "frame_id": image_id, "video_id": 1}
+        )
+        for k, thing in enumerate(SAILVOS_THINGS):
             amodal = (
                 encode(thing.amodal),
                 uncompressed_rle(thing.amodal),
@@ -227,21 +306,28 @@ def write_sailvos(root: Path) -> Path:
                 "image_id": image_id,
                 "category_id": 1 + k % 2,
                 "obj_id": k,
+                "model_id": 100 + k,
                 "segmentation": amodal,
                 "occlude_rate": thing.rate,
                 "area": int(thing.amodal.sum()),
+                "area_visible": int(thing.visible.sum()),
+                "bbox": [0, 0, 1, 1],
+                "bbox_visible": [0, 0, 1, 1],
                 "iscrowd": 0,
+                "occlu_depth": 0,
             }
-            if thing.occluded:
+            if thing.occluded or layout == "distributed":
                 ann["visible_mask"] = encode(thing.visible)
+                ann["invisible_mask"] = encode(thing.amodal & ~thing.visible)
             anns.append(ann)
+    root.mkdir(parents=True, exist_ok=True)
     (root / "valid.json").write_text(
         json.dumps(
             {
                 "images": images,
                 "annotations": anns,
                 "categories": [{"id": 1, "name": "person"}, {"id": 2, "name": "car"}],
-                "videos": [{"id": 1, "vid_name": "ah_1_mcs_1", "num_frames": 2}],
+                "videos": [{"id": 1, "vid_name": "ah_1_mcs_1", "num_frames": 2, "num_objs": 5}],
             }
         )
     )

@@ -9,7 +9,7 @@ import pytest
 
 from amodal.data import annotated
 from amodal.data.cocoa import BsdsaDataset, CocoaDataset
-from amodal.errors import DatasetError
+from amodal.errors import ConfigError, DatasetError
 from amodal.eval.results import read_rows
 from amodal.sample import ObjectKey
 from tests.conftest import REPO, cli
@@ -83,17 +83,44 @@ def test_listing_decodes_nothing_and_each_image_is_decoded_once(cocoa_dataset, m
     assert calls == {"decode": 5 + 2 + 2 + 1, "read_image": 2}
 
 
-def test_bsdsa_exposes_each_annotator_with_their_own_other_objects(bsdsa_dataset):
+def test_bsdsa_scores_the_first_annotator_as_the_amodalapi_does(bsdsa_dataset):
     dataset = BsdsaDataset(root=str(bsdsa_dataset))
     assert dataset.name == "bsdsa"
+    first = [ObjectKey("1", f"10_{i}") for i in (1, 2, 3, 4)] + [ObjectKey("2", "20_0"), ObjectKey("2", "20_1")]
+    assert dataset.keys() == first  # annotation 11, the second annotator of image 1, is left out
+    car = dataset.load(ObjectKey("1", "10_1"))
+    assert np.array_equal(car.amodal, CAR.amodal) and len(car.others) == 4
+
+
+def test_bsdsa_with_every_annotator_gives_each_their_own_other_objects(bsdsa_dataset):
+    dataset = BsdsaDataset(root=str(bsdsa_dataset), annotators="all")
     keys = dataset.keys()
     assert len(keys) == 4 + 1 + 2 and ObjectKey("1", "11_0") in keys
     big_car = dataset.load(ObjectKey("1", "11_0"))
     assert big_car.amodal.sum() == 24 * 19 and big_car.others == () and big_car.occlusion_rate == 0
     car = dataset.load(ObjectKey("1", "10_1"))
     assert np.array_equal(car.amodal, CAR.amodal) and len(car.others) == 4
-    first = BsdsaDataset(root=str(bsdsa_dataset), annotators="first").keys()
-    assert first == [k for k in keys if k.object_id != "11_0"]
+    with pytest.raises(ConfigError, match=r"dataset.annotators=second: use first .* or all"):
+        BsdsaDataset(root=str(bsdsa_dataset), annotators="second")
+
+
+def test_a_file_of_stuff_only_is_one_line_that_names_the_switch(tmp_path, cocoa_dataset):
+    path = cocoa_dataset / "annotations" / "COCO_amodal_val2014.json"
+    data = json.loads(path.read_text())
+    for annotation in data["annotations"]:
+        for region in annotation["regions"]:
+            region["isStuff"] = 1
+    path.write_text(json.dumps(data))
+    with pytest.raises(DatasetError) as err:
+        CocoaDataset(root=str(cocoa_dataset)).keys()
+    assert str(err.value) == (
+        f"{path}: none of its 7 objects is left to evaluate with dataset.stuff=false; "
+        "change that setting, or check that the files belong together"
+    )
+    assert len(CocoaDataset(root=str(cocoa_dataset), stuff=True)) == 7
+    path.write_text(json.dumps({"images": data["images"], "annotations": []}))
+    with pytest.raises(DatasetError, match=r"COCO_amodal_val2014.json lists no object to evaluate; is it the right"):
+        CocoaDataset(root=str(cocoa_dataset)).keys()
 
 
 def test_the_real_demo_data_loads_and_its_rates_agree_with_occlude_rate():

@@ -62,6 +62,8 @@ class AnnotatedDataset(ObjectDataset):
 
     mask_keys = ("amodal mask", "visible mask")
     """How the file calls the two masks, for errors."""
+    annotations: Path
+    """The annotation file (or folder) the subclass reads, named in errors."""
 
     def __init__(self, limit: int | None = None) -> None:
         super().__init__(limit=limit)
@@ -74,6 +76,14 @@ class AnnotatedDataset(ObjectDataset):
     def group_of(self, key: ObjectKey) -> str:
         """The group (``AnnotatedImage.group``) an object belongs to."""
         return key.image_id
+
+    def filters(self) -> dict[str, object]:
+        """The ``dataset.<key>: value`` settings that leave some objects unevaluated, named when none is left."""
+        return {}
+
+    def image_file(self, image: AnnotatedImage) -> Path:
+        """The file of an image; raises ``SampleError`` when there is none (only its objects are skipped)."""
+        return existing_image(image.file)
 
     @property
     def images(self) -> dict[str, AnnotatedImage]:
@@ -91,12 +101,22 @@ class AnnotatedDataset(ObjectDataset):
         return self._images
 
     def _list_objects(self) -> list[ObjectKey]:
-        return [
+        keys = [
             ObjectKey(image.image_id, region.object_id)
             for image in self.images.values()
             for region in image.regions
             if region.evaluated
         ]
+        if not keys:  # refused before the run starts, so nothing already in results.jsonl is touched
+            listed = sum(len(image.regions) for image in self.images.values())
+            settings = " ".join(f"dataset.{k}={_setting(v)}" for k, v in self.filters().items())
+            if listed and settings:
+                raise DatasetError(
+                    f"{self.annotations}: none of its {listed} objects is left to evaluate with {settings}; "
+                    "change that setting, or check that the files belong together"
+                )
+            raise DatasetError(f"{self.annotations} lists no object to evaluate; is it the right file?")
+        return keys
 
     def load(self, key: ObjectKey) -> Sample:
         image = self.images.get(self.group_of(key))
@@ -132,8 +152,8 @@ class AnnotatedDataset(ObjectDataset):
     def _decode(self, image: AnnotatedImage) -> _Decoded | SampleError:
         """The image and every region's (visible, amodal) masks; a region that fails holds its error,
         so only that object is skipped."""
-        file = _existing(image.file)
         try:
+            file = self.image_file(image)
             pixels = read_image(file)
         except SampleError as err:
             return err
@@ -159,7 +179,14 @@ class AnnotatedDataset(ObjectDataset):
         return _Decoded(pixels, masks)
 
 
-def _existing(path: Path) -> Path:
+def _setting(value: object) -> str:
+    """A config value as it is written on the command line (``false``, ``null``, ``0.75``)."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    return str(value)
+
+
+def existing_image(path: Path) -> Path:
     """``path``, or the image of that name with a usual suffix when the file names it without one."""
     if path.is_file():
         return path

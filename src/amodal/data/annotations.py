@@ -12,35 +12,49 @@ from typing import Any
 from amodal.errors import DatasetError
 
 
-def root_path(root: str | None, what: str) -> Path | None:
-    """``dataset.root`` as a folder that exists, or None when it is not set."""
+def root_path(root: str | None, what: str, needed: bool = True, otherwise: str = "") -> Path | None:
+    """``dataset.root`` as a folder that exists, or None when it is not set. A root that does not exist is
+    an error only where something is looked up under it (``needed``): the configs default the root to
+    ``${paths.data}/<name>``, so a user who names every file by itself never has to create it."""
     if not root:
         return None
     path = Path(root).expanduser()
-    if not path.is_dir():
-        raise DatasetError(
-            f"dataset.root={path} does not exist or is not a folder; point it at the {what} folder"
-        )
-    return path
+    if path.is_dir():
+        return path
+    if not needed:
+        return None
+    raise DatasetError(
+        f"dataset.root={path} does not exist or is not a folder; point it at the {what} folder{otherwise}"
+    )
 
 
-def locate(given: str | None, root: Path | None, standard: Sequence[str], option: str, what: str) -> Path:
-    """The path ``dataset.<option>`` names, or the first of the ``standard`` places under the root."""
+def locate(
+    given: str | None,
+    root: Path | None,
+    standard: Sequence[str],
+    option: str,
+    what: str,
+    otherwise: str = "",
+) -> Path:
+    """The path ``dataset.<option>`` names, or the first of the ``standard`` places under the root.
+    ``otherwise`` ends the error with another way out ("; or set dataset.x=false to ...")."""
     if given:
         path = Path(given).expanduser()
         if not path.exists():
-            raise DatasetError(f"dataset.{option}={path} does not exist; point it at the {what}")
+            raise DatasetError(f"dataset.{option}={path} does not exist; point it at the {what}{otherwise}")
         return path
     if root is None:
         raise DatasetError(
             f"dataset.root is not set: pass dataset.root=/path/to/the/dataset, "
-            f"or dataset.{option}= the {what}"
+            f"or dataset.{option}= the {what}{otherwise}"
         )
     candidates = [root / name for name in standard]
     for path in candidates:
         if path.exists():
             return path
-    raise DatasetError(f"no {what} at {candidates[0]}: put it there or pass dataset.{option}=/path/to/it")
+    raise DatasetError(
+        f"no {what} at {candidates[0]}: put it there or pass dataset.{option}=/path/to/it{otherwise}"
+    )
 
 
 def read_json(path: Path) -> Any:

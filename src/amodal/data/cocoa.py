@@ -13,10 +13,11 @@ named by the annotation's ``url``).
 
 Ids: the image id is the file's ``image_id``; an object is ``<annotation id>_<region index>``, so the
 same region keeps its id whatever is filtered. BSDS-A labels each image by several annotators, one
-annotation each: every annotator's regions are objects of their own (``annotators: all``), and the
-other objects a sample carries are that annotator's; ``annotators: first`` keeps the first annotation
-of each image. Stuff regions (``isStuff``) are evaluated only with ``stuff: true``; they always count as
-other objects of their image.
+annotation each. ``annotators: first`` (the default) keeps the first annotation of each image in file
+order, as the official amodalAPI evaluation does (``gt[0]``); with ``annotators: all`` every annotator's
+regions are objects of their own, and the other objects a sample carries are that annotator's. Stuff
+regions (``isStuff``) are evaluated only with ``stuff: true`` (the amodalAPI's ``onlyThings``); they
+always count as other objects of their image.
 """
 
 from __future__ import annotations
@@ -49,28 +50,31 @@ class CocoaDataset(AnnotatedDataset):
         images: str | None = None,
         split: str = "val",
         stuff: bool = False,
-        annotators: str = "all",
+        annotators: str = "first",
         limit: int | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(limit=limit)
         self.name = name or self.name
         if annotators not in ("all", "first"):
-            raise ConfigError(f"dataset.annotators={annotators}: use all (every annotator) or first")
+            raise ConfigError(f"dataset.annotators={annotators}: use first (the official protocol) or all")
         self.stuff, self.annotators, self.split = bool(stuff), annotators, split
-        self.root = root_path(root, self.title)
-        standard = [name.format(split=split) for name in self.standard_annotations]
-        if (
-            not annotations
-            and self.root is not None
-            and not any((self.root / p).exists() for p in standard)
-            and any(self.root.glob("*.json"))
-        ):
-            annotations = str(self.root)  # a folder of per-image annotation files
-        self.annotations = locate(
-            annotations, self.root, standard, "annotations", f"{self.title} annotation file"
-        )
-        self.per_image = self.annotations.is_dir() or self._is_per_image_file(self.annotations)
+        what = f"{self.title} annotation file"
+        path = locate(annotations, None, (), "annotations", what) if annotations else None
+        per_image = path is not None and self._is_per_image(path)
+        self.root = root_path(root, self.title, needed=path is None or not (images or per_image))
+        if path is None:
+            standard = [name.format(split=split) for name in self.standard_annotations]
+            if (
+                self.root is not None
+                and not any((self.root / p).exists() for p in standard)
+                and any(self.root.glob("*.json"))
+            ):
+                path = self.root  # a folder of per-image annotation files
+            else:
+                path = locate(None, self.root, standard, "annotations", what)
+            per_image = self._is_per_image(path)
+        self.annotations, self.per_image = path, per_image
         if images:
             self.images_dir = locate(images, None, (), "images", f"{self.title} image folder")
         elif self.per_image:
@@ -80,11 +84,17 @@ class CocoaDataset(AnnotatedDataset):
             self.images_dir = locate(None, self.root, standard_images, "images", f"{self.title} image folder")
 
     @staticmethod
-    def _is_per_image_file(path: Path) -> bool:
-        """A per-image file starts with its annotation object; peeking avoids parsing a big file twice."""
+    def _is_per_image(path: Path) -> bool:
+        """A folder of per-image files, or one: it starts with its annotation object (peeking avoids
+        parsing a big file twice)."""
+        if path.is_dir():
+            return True
         with path.open("rb") as handle:
             head = handle.read(1 << 16)
         return b'"regions"' in head and b'"annotations"' not in head
+
+    def filters(self) -> dict[str, object]:
+        return {} if self.stuff else {"stuff": False}
 
     def group_of(self, key: ObjectKey) -> str:
         return f"{key.image_id}#{key.object_id.rsplit('_', 1)[0]}"
@@ -197,7 +207,7 @@ class BsdsaDataset(CocoaDataset):
         images: str | None = None,
         split: str = "test",
         stuff: bool = False,
-        annotators: str = "all",
+        annotators: str = "first",
         limit: int | None = None,
         name: str | None = None,
     ) -> None:

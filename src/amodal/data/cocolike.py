@@ -14,13 +14,23 @@ from amodal.data.annotations import read_json, require, require_list
 from amodal.errors import DatasetError
 
 
-def read_instances(
-    path: Path, images_dir: Path, region: Callable[[dict, str], Region], needs: tuple[str, ...], hint: str
-) -> Iterator[AnnotatedImage]:
-    """Each image of the file with its regions; ``region(annotation, category name)`` makes one, and
-    every annotation must hold the keys ``needs`` lists."""
+def load_instances(path: Path, hint: str) -> dict:
+    """The file's JSON, refused in one line unless it has ``images`` and ``annotations``."""
     data = read_json(path)
     require(data, ["images", "annotations"], path, "the file", hint)
+    return data
+
+
+def read_instances(
+    data: dict,
+    path: Path,
+    images_dir: Path,
+    region: Callable[[dict, str], Region],
+    needs: tuple[str, ...],
+    hint: str,
+) -> Iterator[AnnotatedImage]:
+    """Each image of ``data`` (``load_instances(path)``) with its regions; ``region(annotation, category
+    name)`` makes one, and every annotation must hold the keys ``needs`` lists."""
     categories = {}
     for category in data.get("categories") or []:
         if isinstance(category, dict) and "id" in category:

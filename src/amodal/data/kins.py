@@ -1,25 +1,48 @@
-"""KINS (Qi et al., "Amodal Instance Segmentation with KINS Dataset"), the 2020 release.
+"""KINS (Qi et al., "Amodal Instance Segmentation with KINS Dataset") over KITTI's object images.
 
-``update_{train,test}_2020.json`` is a COCO-style file over KITTI's object images
-(``training/image_2``, ``testing/image_2``): each annotation holds ``a_segm`` (amodal polygons),
-``i_segm`` (visible, "inmodal", polygons), ``a_area``, ``i_area`` and ``category_id``. The file states no
-occlusion rate; 1 − |V|/|A| comes from the masks. Objects are annotations, ids the annotation ``id``.
+Two releases, told apart by the keys of their annotations (both COCO-style files):
+
+- 2020, ``update_{train,test}_2020.json``: ``a_segm`` (amodal polygons) and ``i_segm`` (visible,
+  "inmodal", polygons), with ``a_area``, ``i_area``, ``oco_id``, ``ico_id``.
+- the first release, ``instances_{train,val}.json`` (``val`` is the test split), as deocclusion and the
+  KINS reference code read it: ``segmentation`` (amodal polygons) and ``inmodal_seg`` (visible RLE).
+
+Images are KITTI's ``training/image_2`` and ``testing/image_2``. Neither file states an occlusion rate;
+1 − |V|/|A| comes from the masks. Objects are annotations, ids the annotation ``id``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from amodal.data.annotated import AnnotatedDataset, AnnotatedImage, Region
 from amodal.data.annotations import locate, root_path
-from amodal.data.cocolike import read_instances
+from amodal.data.cocolike import load_instances, read_instances
+from amodal.errors import DatasetError
 
-HINT = "; a KINS file has 'images' and 'annotations' with 'a_segm' and 'i_segm'"
+LAYOUTS = {"2020": ("a_segm", "i_segm"), "instances": ("segmentation", "inmodal_seg")}
+"""Layout → the keys of (amodal, visible) mask in each annotation."""
+HINT = (
+    "; a KINS file has 'images' and 'annotations' with 'a_segm' and 'i_segm' (update_*_2020.json) "
+    "or 'segmentation' and 'inmodal_seg' (instances_*.json)"
+)
+
+
+def layout_of(annotation: object, path: Path) -> str:
+    """The release a file is in, from the keys of its first annotation."""
+    keys = annotation if isinstance(annotation, dict) else {}
+    for layout, masks in LAYOUTS.items():
+        if all(key in keys for key in masks):
+            return layout
+    raise DatasetError(
+        f"{path}: unknown KINS layout, annotation 0 has keys {', '.join(sorted(keys)) or 'none'}{HINT}"
+    )
 
 
 class KinsDataset(AnnotatedDataset):
     name = "kins"
-    mask_keys = ("a_segm", "i_segm")
+    mask_keys = LAYOUTS["2020"]
 
     def __init__(
         self,
@@ -32,23 +55,44 @@ class KinsDataset(AnnotatedDataset):
     ) -> None:
         super().__init__(limit=limit)
         self.name = name or self.name
-        self.root = root_path(root, "KINS")
-        file = f"update_{split}_2020.json"
+        self.root = root_path(root, "KINS", needed=not (annotations and images))
+        first_release = "val" if split == "test" else split  # instances_val.json holds the test images
+        files = (f"update_{split}_2020.json", f"instances_{first_release}.json")
         self.annotations = locate(
-            annotations, self.root, (file, f"annotations/{file}"), "annotations", "KINS annotation file"
+            annotations,
+            self.root,
+            [place for file in files for place in (file, f"annotations/{file}")],
+            "annotations",
+            "KINS annotation file",
         )
         kitti = "testing" if split == "test" else "training"
         self.images_dir = locate(
-            images, self.root, (f"{kitti}/image_2", "image_2"), "images", "KITTI image folder"
+            images,
+            self.root,
+            (f"{kitti}/image_2", "image_2", f"images/{first_release}"),
+            "images",
+            "KITTI image folder",
         )
 
     def read_images(self) -> Iterable[AnnotatedImage]:
-        def region(annotation: dict, category: str) -> Region:
-            return Region(
-                object_id=str(annotation["id"]),
-                amodal=annotation["a_segm"],
-                visible=annotation["i_segm"],
-                category=category,
-            )
+        data = load_instances(self.annotations, HINT)
+        annotations = data["annotations"]
+        if isinstance(annotations, list) and annotations:
+            self.mask_keys = LAYOUTS[layout_of(annotations[0], self.annotations)]
+        return read_instances(
+            data, self.annotations, self.images_dir, _region(self.mask_keys), self.mask_keys, HINT
+        )
 
-        return read_instances(self.annotations, self.images_dir, region, ("a_segm", "i_segm"), HINT)
+
+def _region(mask_keys: tuple[str, str]):
+    amodal, visible = mask_keys
+
+    def region(annotation: dict, category: str) -> Region:
+        return Region(
+            object_id=str(annotation["id"]),
+            amodal=annotation[amodal],
+            visible=annotation[visible],
+            category=category,
+        )
+
+    return region
