@@ -37,7 +37,7 @@ def decode(segmentation: Any, shape: tuple[int, int], what: str) -> np.ndarray:
         if all(isinstance(part, dict) for part in segmentation):  # several RLEs of one object
             masks = [_decode_rle(part, height, width, what) for part in segmentation]
             return np.logical_or.reduce(masks)
-        if all(isinstance(v, Real) for v in segmentation):  # one flat polygon (COCOA)
+        if all(map(_is_number, segmentation)):  # one flat polygon (COCOA)
             segmentation = [segmentation]
         return _decode_polygons(segmentation, height, width, what)
     raise SampleError(f"{what}: expected a polygon list or an RLE dict, got {type(segmentation).__name__}")
@@ -58,27 +58,34 @@ def _decode_polygons(polygons: list, height: int, width: int, what: str) -> np.n
     return mask
 
 
+def _is_number(value: Any) -> bool:
+    return type(value) in (float, int) or isinstance(value, Real)  # the plain types first: Real is slow
+
+
 def _checked_polygon(polygon: Any, height: int, width: int, what: str) -> list[float]:
     """One flat polygon as floats, refused unless its coordinates are finite and near the frame."""
-    if not isinstance(polygon, (list, tuple)) or not all(isinstance(v, Real) for v in polygon):
+    if not isinstance(polygon, (list, tuple)) or not all(map(_is_number, polygon)):
         raise SampleError(f"{what}: a polygon must be a flat list of x, y numbers")
     if len(polygon) % 2:
         raise SampleError(f"{what}: a polygon has an odd number of coordinates ({len(polygon)})")
-    coords = []
-    for index, value in enumerate(polygon):
-        try:
-            coords.append(float(value))
-        except OverflowError:  # an integer beyond a double
-            coords.append(math.inf if value > 0 else -math.inf)
-        axis, point, size = ("x", index // 2, width) if index % 2 == 0 else ("y", index // 2, height)
-        if not math.isfinite(coords[-1]):
-            raise SampleError(f"{what}: polygon point {point} has {axis}={coords[-1]}, not a finite number")
-        if not -size <= coords[-1] <= 2 * size:
-            raise SampleError(
-                f"{what}: polygon point {point} has {axis}={coords[-1]:g}, more than one image size outside the "
-                f"{width}×{height} (w×h) image; are the coordinates in pixels of this image?"
-            )
-    return coords
+    try:
+        coords = np.asarray(polygon, dtype=np.float64)
+    except OverflowError:  # an integer beyond a double
+        coords = np.array([v if isinstance(v, float) or abs(v) < 2**1023 else math.inf * (v > 0 or -1)
+                           for v in polygon], np.float64)
+    sizes = np.tile([width, height], len(polygon) // 2)
+    finite = np.isfinite(coords)
+    near = finite & (coords >= -sizes) & (coords <= 2 * sizes)
+    if not near.all():
+        index = int(np.flatnonzero(~near)[0])
+        axis, value = "xy"[index % 2], coords[index]
+        if not finite[index]:
+            raise SampleError(f"{what}: polygon point {index // 2} has {axis}={value}, not a finite number")
+        raise SampleError(
+            f"{what}: polygon point {index // 2} has {axis}={value:g}, more than one image size outside the "
+            f"{width}×{height} (w×h) image; are the coordinates in pixels of this image?"
+        )
+    return coords.tolist()
 
 
 def _decode_rle(rle: dict, height: int, width: int, what: str) -> np.ndarray:
