@@ -23,7 +23,7 @@ recipe=(hydra.run.dir=$run export.dir=/tmp/synthetic_sd device=cuda workers=$(( 
         unet.batch_size=64 unet.steps=20000 "$@")
 timeout "${SECONDS_TO_TRAIN:-420}" python3 -m amodal.cli.train_synthetic "${recipe[@]}" 2>&1 | tee "$OUT/train.log" || true
 if [ ! -f /tmp/synthetic_sd/MODEL_CARD.md ]; then
-  step=$(python3 -c "import torch; print(torch.load('$run/checkpoints/unet.pt', weights_only=False)['step'])")
+  step=$(python3 -c "import torch; print(torch.load('$run/checkpoints/unet.pt', weights_only=True)['step'])")
   echo "stopped early: exporting the checkpoint of step $step" | tee -a "$OUT/train.log"
   python3 -m amodal.cli.train_synthetic "${recipe[@]}" unet.steps="$step" 2>&1 | tee -a "$OUT/train.log"
 fi

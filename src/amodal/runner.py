@@ -73,6 +73,7 @@ def score_row(sample: Sample, prediction: Prediction, seed: int) -> dict:
             intersection=intersection,
             union=union,
             amodal_area=int(sample.amodal.sum()),
+            visible_outside_amodal=int((sample.visible & ~sample.amodal).sum()),  # > 0: a faulty annotation
         )
     if sample.annotated_occlusion is not None:
         row["annotated_occlusion"] = float(sample.annotated_occlusion)

@@ -81,16 +81,33 @@ def as_image(array: np.ndarray, name: str) -> np.ndarray:
     return np.clip(np.rint(array), 0, 255).astype(np.uint8)
 
 
-def as_mask(array: np.ndarray, name: str, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """A ``bool`` H×W mask (nonzero = inside), checked against the image's (height, width)."""
+def mask_values(array: np.ndarray, name: str) -> np.ndarray:
+    """A mask's values as H×W: the largest colour channel of an RGB or RGBA mask (alpha is not the mask)."""
     array = np.asarray(array)
     if array.ndim == 3:
         array = array.max(axis=2) if array.shape[2] != 4 else array[:, :, :3].max(axis=2)
     if array.ndim != 2:
         raise SampleError(f"{name}: expected an H×W mask, got an array of shape {array.shape}")
+    return array
+
+
+def as_mask(array: np.ndarray, name: str, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """A ``bool`` H×W mask, checked against the image's (height, width). A pixel is inside when its value
+    is at least half the mask's largest value: 0/1, 0/255 and palette masks read as they are meant, and a
+    soft edge (a gradient, JPEG artefacts) is cut at half its height."""
+    array = mask_values(array, name)
     if shape is not None and array.shape != tuple(shape):
         raise SampleError(
             f"{name}: mask is {array.shape[1]}×{array.shape[0]} (w×h) but its image is "
             f"{shape[1]}×{shape[0]}; masks must have their image's size"
         )
-    return array.astype(bool) if array.dtype != bool else array
+    if array.dtype == bool:
+        return array
+    top = array.max(initial=0)
+    return (array > 0) & (array >= top / 2)
+
+
+def soft_pixels(values: np.ndarray) -> int:
+    """How many pixels of a mask (``mask_values``) are neither 0 nor its maximum: none in a binary mask."""
+    top = values.max(initial=0)
+    return int(np.count_nonzero((values != 0) & (values != top)))

@@ -17,7 +17,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from amodal.config import build, config_dir
-from amodal.data.files import read_image, read_mask, write_mask
+from amodal.data.files import limit_image_pixels, read_image, read_mask, write_mask
 from amodal.errors import AmodalError, SampleError
 from amodal.eval.pictures import COLOURS, overlay, save_png
 from amodal.sample import Sample
@@ -26,6 +26,7 @@ from amodal.seeding import object_seed
 
 def predict(cfg: DictConfig) -> dict[str, Path]:
     """Predict and write the files; returns them by kind."""
+    limit_image_pixels(cfg.runtime.max_image_pixels)
     image = read_image(cfg.image)
     visible = read_mask(cfg.visible, image.shape[:2])
     if not visible.any():

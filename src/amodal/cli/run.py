@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from amodal.config import build, config_dir
 from amodal.data.base import Shard
+from amodal.data.files import limit_image_pixels
 from amodal.errors import AmodalError, ConfigError
 from amodal.eval.report import bucket_table
 from amodal.loggers import sweep_group
@@ -77,6 +78,7 @@ def run_identity(cfg: DictConfig) -> tuple[str, str | None, list[str]]:
 
 
 def evaluate(cfg: DictConfig) -> dict:
+    limit_image_pixels(cfg.runtime.max_image_pixels)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     check_resume(cfg, run_dir)

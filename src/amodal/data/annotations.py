@@ -9,7 +9,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from amodal.errors import DatasetError
+
+try:
+    from numpy._core.multiarray import scalar as numpy_scalar
+except ImportError:  # numpy < 2
+    from numpy.core.multiarray import scalar as numpy_scalar
 
 
 def root_path(root: str | None, what: str, needed: bool = True, otherwise: str = "") -> Path | None:
@@ -68,13 +75,67 @@ def read_json(path: Path) -> Any:
 
 
 def read_pickle(path: Path) -> Any:
+    """An annotation pickle (FishBowl's), built from plain data only: ``AnnotationUnpickler``."""
     try:
         with path.open("rb") as handle:
-            return pickle.load(handle)
+            return AnnotationUnpickler(handle).load()
     except OSError as err:
         raise DatasetError(f"{path} cannot be read ({err.strerror or err})") from err
+    except ForbiddenGlobal as err:
+        raise DatasetError(
+            f"{path} asks to load {err}, which an annotation file never holds (it could run code): refused, "
+            "nothing in the file was run; use the dataset's official file"
+        ) from None
     except Exception as err:  # unpickling raises anything a broken or foreign file provokes
         raise DatasetError(f"{path} is not a readable pickle ({type(err).__name__}: {err})") from err
+
+
+class ForbiddenGlobal(pickle.UnpicklingError):
+    """A pickle names a class or function outside ``AnnotationUnpickler``'s allow-list."""
+
+
+def _plain_dtype(*args) -> np.dtype:
+    dtype = np.dtype(*args)
+    if dtype.hasobject:
+        raise ForbiddenGlobal(f"numpy.dtype({dtype}) (an object dtype)")
+    return dtype
+
+
+def _plain_scalar(dtype: np.dtype, data: bytes):
+    if not isinstance(dtype, np.dtype) or dtype.hasobject or not isinstance(data, bytes):
+        raise ForbiddenGlobal("numpy.core.multiarray.scalar of an object")
+    return numpy_scalar(dtype, data)
+
+
+def _latin1(text: str, encoding: str) -> bytes:
+    if encoding not in ("latin1", "latin-1"):
+        raise ForbiddenGlobal(f"_codecs.encode(..., {encoding!r})")
+    return text.encode("latin1")
+
+
+SAFE_GLOBALS = {
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("builtins", "bytearray"): bytearray,
+    ("_codecs", "encode"): _latin1,  # bytes, as protocol 2 writes them
+    ("numpy", "dtype"): _plain_dtype,
+    ("numpy.core.multiarray", "scalar"): _plain_scalar,  # numpy < 2
+    ("numpy._core.multiarray", "scalar"): _plain_scalar,
+}
+
+
+class AnnotationUnpickler(pickle.Unpickler):
+    """Unpickles only what an annotation pickle holds: dicts, lists, tuples, sets, str, bytes, numbers,
+    None (no globals needed) and numpy number scalars (FishBowl's SaVos preprocessing stores its boxes
+    and ``OCC_R`` as ``np.int64`` / ``np.float64``). Every other global (a class, ``os.system``) is
+    refused before it is looked up, so a hostile file runs nothing."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        module = "builtins" if module == "__builtin__" else module  # as protocols 0-2 spell it
+        allowed = SAFE_GLOBALS.get((module, name))
+        if allowed is None:
+            raise ForbiddenGlobal(f"{module}.{name}")
+        return allowed
 
 
 def require(record: Any, keys: Iterable[str], path: Path, where: str, hint: str = "") -> None:

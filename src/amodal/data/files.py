@@ -1,41 +1,121 @@
-"""Reading images and mask files, with one-line errors that name the file."""
+"""Reading images and mask files, with one-line errors that name the file.
+
+Images of any depth become 8-bit RGB by scaling, never by clipping (PIL's own conversion saturates a
+16-bit image to white). An image with more pixels than ``runtime.max_image_pixels`` (PIL's
+decompression-bomb limit, ``limit_image_pixels``) is refused before it is decoded, as one skipped object.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
+import re
+import warnings
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from amodal.errors import SampleError
-from amodal.sample import as_image, as_mask
+from amodal.errors import ConfigError, SampleError
+from amodal.sample import as_image, as_mask, mask_values, soft_pixels
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+PILLOW_MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS
+"""Pillow's own limit (89,478,485 pixels, about 9459 × 9459), the default of ``runtime.max_image_pixels``."""
+
+log = logging.getLogger(__name__)
+
+
+def limit_image_pixels(limit: int | None) -> None:
+    """``runtime.max_image_pixels``: images with more pixels are refused (null: no limit). The CLIs set it
+    when they start; it is PIL's process-wide ``Image.MAX_IMAGE_PIXELS``."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, Real) or not 1 <= limit < math.inf):
+        raise ConfigError(
+            f"runtime.max_image_pixels={limit!r}: use a number of pixels ≥ 1 "
+            f"(Pillow's default is {PILLOW_MAX_IMAGE_PIXELS}), or null for no limit"
+        )
+    Image.MAX_IMAGE_PIXELS = None if limit is None else int(limit)
+
+
+def _open(path: Path, kind: str) -> Image.Image:
+    """The file opened (its header read, nothing decoded), refused when it is a decompression bomb."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # over the limit, not twice over it
+            return Image.open(path)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
+        counted = re.search(r"\((\d+) pixels\)", str(err))  # Pillow's error states twice the limit, not it
+        size = f"{int(counted.group(1)):,} pixels" if counted else str(err)
+        raise SampleError(
+            f"{kind} file {path} is too large to decode ({size}, more than runtime.max_image_pixels="
+            f"{Image.MAX_IMAGE_PIXELS}, the decompression-bomb guard); if it is a genuine image, raise that "
+            "limit or set it to null"
+        ) from None
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """An RGB ``uint8`` image from any file PIL reads (greyscale, palette and RGBA are converted)."""
+    """An RGB ``uint8`` image from any file PIL reads: greyscale, palette and RGBA are converted, and
+    16- and 32-bit greyscale are scaled to 8 bits."""
     path = Path(path)
     try:
-        with Image.open(path) as image:
-            return as_image(np.asarray(image.convert("RGB")), str(path))
+        with _open(path, "image") as image:
+            return as_image(_eight_bits(image), str(path))
     except FileNotFoundError as err:
         raise SampleError(f"image file {path} does not exist") from err
-    except (UnidentifiedImageError, OSError) as err:
+    except (UnidentifiedImageError, OSError, ValueError) as err:
         raise SampleError(f"image file {path} cannot be read as an image ({err})") from err
 
 
-def read_mask(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """A ``bool`` mask from a PNG (nonzero = inside; RGBA uses its colour channels)."""
+def _eight_bits(image: Image.Image) -> np.ndarray:
+    """The pixels as 8-bit RGB (or greyscale H×W, which ``as_image`` repeats). Integer greyscale deeper
+    than 8 bits is scaled by its full range: 65535 for 16-bit files (I;16*, and mode I holding 16-bit
+    values, as older Pillow opens 16-bit PNGs), 2³¹ − 1 for 32-bit ones."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        values = np.asarray(image).astype(np.float64).clip(0, None)
+        full = 65535.0 if image.mode != "I" or values.max(initial=0) <= 65535 else 2.0**31 - 1
+        return np.rint(values * (255.0 / full)).astype(np.uint8)
+    if image.mode == "F":  # floats: as_image scales [0, 1] and clips the rest
+        return np.asarray(image)
+    return np.asarray(image.convert("RGB"))
+
+
+class SoftMasks:
+    """Reports mask files with pixels neither 0 nor their maximum (a gradient, JPEG artefacts), each
+    thresholded at half its maximum (``as_mask``): the first such file only, so once per dataset or
+    call, not once per object."""
+
+    def __init__(self) -> None:
+        self.reported = False
+
+    def check(self, path: Path, values: np.ndarray) -> None:
+        count = soft_pixels(values)
+        if count and not self.reported:
+            self.reported = True
+            top = float(values.max())
+            log.warning(
+                "mask %s is not binary: %d of its %d pixels are neither 0 nor its maximum %g (a soft edge or "
+                "JPEG artefacts); masks are thresholded at half their maximum (here: inside from %g). "
+                "Further non-binary masks are not reported", path, count, values.size, top, top / 2,
+            )
+
+
+def read_mask(path: str | Path, shape: tuple[int, int] | None = None, soft: SoftMasks | None = None) -> np.ndarray:
+    """A ``bool`` mask from an image file: inside where the value is at least half the mask's maximum
+    (RGB and RGBA masks use their largest colour channel). ``soft`` reports non-binary masks once for
+    many files; without it, this file is reported if it is one."""
     path = Path(path)
     try:
-        with Image.open(path) as image:
-            array = np.asarray(image.convert("RGBA") if image.mode in ("RGBA", "LA", "P") else image)
+        with _open(path, "mask") as image:
+            array = np.asarray(image.convert("RGBA") if image.mode in ("RGBA", "LA", "P", "PA") else image)
     except FileNotFoundError as err:
         raise SampleError(f"mask file {path} does not exist") from err
-    except (UnidentifiedImageError, OSError) as err:
+    except (UnidentifiedImageError, OSError, ValueError) as err:
         raise SampleError(f"mask file {path} cannot be read as an image ({err})") from err
-    return as_mask(array, str(path), shape)
+    values = mask_values(array, str(path))
+    mask = as_mask(values, str(path), shape)
+    (soft or SoftMasks()).check(path, values)
+    return mask
 
 
 def write_mask(path: str | Path, mask: np.ndarray) -> None:

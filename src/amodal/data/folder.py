@@ -4,7 +4,8 @@
     root/visible/<image_id>/<object_id>.png
     root/amodal/<image_id>/<object_id>.png     (optional: without it, masks are predicted, not scored)
 
-Masks: nonzero = inside.
+Masks: inside where the value is at least half the mask's maximum (0/1, 0/255 and palette masks as
+meant); a dataset with soft masks (gradients, JPEG artefacts) is warned about once (``SoftMasks``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from amodal.data.base import LRUCache, ObjectDataset
-from amodal.data.files import IMAGE_SUFFIXES, find_image, read_image, read_mask
+from amodal.data.files import IMAGE_SUFFIXES, SoftMasks, find_image, read_image, read_mask
 from amodal.errors import DatasetError, SampleError
 from amodal.sample import ObjectKey, Sample
 
@@ -39,6 +40,7 @@ class FolderDataset(ObjectDataset):
                 )
         self.has_amodal = (self.root / "amodal").is_dir()
         self._images: LRUCache = LRUCache(size=2)
+        self._soft = SoftMasks()
 
     def _list_objects(self) -> list[ObjectKey]:
         keys = []
@@ -65,7 +67,7 @@ class FolderDataset(ObjectDataset):
             visible: dict[str, object] = {}
             for path in sorted(folder.glob("*.png")):
                 try:
-                    visible[path.stem] = read_mask(path, image.shape[:2])
+                    visible[path.stem] = read_mask(path, image.shape[:2], self._soft)
                 except SampleError as err:  # only this object is skipped; its neighbours load
                     visible[path.stem] = err
             return image, visible
@@ -81,7 +83,7 @@ class FolderDataset(ObjectDataset):
         if self.has_amodal:
             path = self.root / "amodal" / key.image_id / f"{key.object_id}.png"
             if path.is_file():
-                amodal = read_mask(path, image.shape[:2])
+                amodal = read_mask(path, image.shape[:2], self._soft)
         return Sample(
             dataset=self.name,
             image_id=key.image_id,

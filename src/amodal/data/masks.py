@@ -1,12 +1,20 @@
 """COCO-style mask encodings (polygons, compressed and uncompressed RLE) → ``bool`` H×W masks.
 
 Every annotation format here stores masks the way pycocotools reads them, so pycocotools decodes them
-all; what this module adds is the checks (an RLE of another size than its image) and one-line errors.
+all; what this module adds is the checks (an RLE of another size than its image, a polygon with a
+non-finite or far-away coordinate) and one-line errors.
+
+pycocotools is never handed a polygon it cannot rasterise: it walks every edge pixel by pixel, so a
+NaN, an infinity or a coordinate of 1e12 makes it allocate without bound (or crash). A polygon must
+have finite coordinates at most one image size outside the frame (x in [−W, 2W], y in [−H, 2H]):
+amodal polygons do run past the border (the hidden part of a truncated object), but by less than the
+image itself, and the bound keeps the rasteriser's work proportional to the image's.
 """
 
 from __future__ import annotations
 
-from numbers import Number
+import math
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -29,25 +37,55 @@ def decode(segmentation: Any, shape: tuple[int, int], what: str) -> np.ndarray:
         if all(isinstance(part, dict) for part in segmentation):  # several RLEs of one object
             masks = [_decode_rle(part, height, width, what) for part in segmentation]
             return np.logical_or.reduce(masks)
-        if all(isinstance(v, Number) for v in segmentation):  # one flat polygon (COCOA)
+        if all(map(_is_number, segmentation)):  # one flat polygon (COCOA)
             segmentation = [segmentation]
         return _decode_polygons(segmentation, height, width, what)
     raise SampleError(f"{what}: expected a polygon list or an RLE dict, got {type(segmentation).__name__}")
 
 
 def _decode_polygons(polygons: list, height: int, width: int, what: str) -> np.ndarray:
-    parts = []
-    for polygon in polygons:
-        if not isinstance(polygon, (list, tuple)) or not all(isinstance(v, Number) for v in polygon):
-            raise SampleError(f"{what}: a polygon must be a flat list of x, y numbers")
-        if len(polygon) % 2:
-            raise SampleError(f"{what}: a polygon has an odd number of coordinates ({len(polygon)})")
-        if len(polygon) >= 6:  # fewer than 3 points enclose no pixel (and pycocotools reads 4 as a box)
-            parts.append([float(v) for v in polygon])
+    parts = [_checked_polygon(polygon, height, width, what) for polygon in polygons]
+    parts = [p for p in parts if len(p) >= 6]  # fewer than 3 points enclose no pixel (pycocotools reads 4 as a box)
     if not parts:
-        return np.zeros((height, width), bool)
+        points = max(len(p) for p in polygons) // 2
+        raise SampleError(f"{what}: the polygon has {points} point{'s' * (points != 1)}, fewer than the 3 "
+                          "that enclose a pixel")
     rles = coco_mask.frPyObjects(parts, height, width)
-    return coco_mask.decode(coco_mask.merge(rles)).astype(bool)
+    mask = coco_mask.decode(coco_mask.merge(rles)).astype(bool)
+    if not mask.any():
+        raise SampleError(f"{what}: the polygon encloses no pixel of the {width}×{height} (w×h) image "
+                          "(its points are on one line, or it lies outside the frame)")
+    return mask
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in (float, int) or isinstance(value, Real)  # the plain types first: Real is slow
+
+
+def _checked_polygon(polygon: Any, height: int, width: int, what: str) -> list[float]:
+    """One flat polygon as floats, refused unless its coordinates are finite and near the frame."""
+    if not isinstance(polygon, (list, tuple)) or not all(map(_is_number, polygon)):
+        raise SampleError(f"{what}: a polygon must be a flat list of x, y numbers")
+    if len(polygon) % 2:
+        raise SampleError(f"{what}: a polygon has an odd number of coordinates ({len(polygon)})")
+    try:
+        coords = np.asarray(polygon, dtype=np.float64)
+    except OverflowError:  # an integer beyond a double
+        coords = np.array([v if isinstance(v, float) or abs(v) < 2**1023 else math.inf * (v > 0 or -1)
+                           for v in polygon], np.float64)
+    sizes = np.tile([width, height], len(polygon) // 2)
+    finite = np.isfinite(coords)
+    near = finite & (coords >= -sizes) & (coords <= 2 * sizes)
+    if not near.all():
+        index = int(np.flatnonzero(~near)[0])
+        axis, value = "xy"[index % 2], coords[index]
+        if not finite[index]:
+            raise SampleError(f"{what}: polygon point {index // 2} has {axis}={value}, not a finite number")
+        raise SampleError(
+            f"{what}: polygon point {index // 2} has {axis}={value:g}, more than one image size outside the "
+            f"{width}×{height} (w×h) image; are the coordinates in pixels of this image?"
+        )
+    return coords.tolist()
 
 
 def _decode_rle(rle: dict, height: int, width: int, what: str) -> np.ndarray:
@@ -63,6 +101,10 @@ def _decode_rle(rle: dict, height: int, width: int, what: str) -> np.ndarray:
             "the annotation does not belong to this image file"
         )
     counts = rle["counts"]
+    if isinstance(counts, list):  # pycocotools reads past the runs it is given when they fall short
+        if not all(isinstance(c, Integral) and c >= 0 for c in counts) or sum(counts) != height * width:
+            raise SampleError(f"{what}: an uncompressed RLE's 'counts' must be whole run lengths ≥ 0 that add "
+                              f"up to height × width = {height * width}")
     try:
         if isinstance(counts, list):  # uncompressed RLE
             encoded = coco_mask.frPyObjects({"size": [height, width], "counts": counts}, height, width)
@@ -72,7 +114,7 @@ def _decode_rle(rle: dict, height: int, width: int, what: str) -> np.ndarray:
                 "counts": counts.encode() if isinstance(counts, str) else counts,
             }
         mask = coco_mask.decode(encoded)
-    except (TypeError, ValueError, AttributeError) as err:
+    except (TypeError, ValueError, AttributeError, OverflowError) as err:
         raise SampleError(f"{what}: RLE 'counts' cannot be decoded ({err})") from err
     if mask.shape != (height, width):
         raise SampleError(f"{what}: RLE decodes to {mask.shape[1]}×{mask.shape[0]}, not {width}×{height}")

@@ -1,6 +1,6 @@
 """Predictions of another system (pix2gestalt, AmodalWild, a new method), scored by exactly our metric.
 
-    <root>/<image_id>/<object_id>.png     the predicted amodal mask, nonzero = inside, image-sized
+    <root>/<image_id>/<object_id>.png     the predicted amodal mask, image-sized (inside: ≥ half its maximum)
 
 the layout of a ``folder`` dataset's ``amodal/`` folder and of a run's ``masks/`` folder
 (``output.save_masks=true``), with ids made file-name-safe the same way. An object without a file, or
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from amodal.data.files import read_mask
+from amodal.data.files import SoftMasks, read_mask
 from amodal.errors import ConfigError, SampleError
 from amodal.eval.pictures import safe_name
 from amodal.method.predictor import Prediction, Predictor
@@ -31,6 +31,7 @@ class ExternalPredictor(Predictor):
             raise ConfigError(f"method.root={self.root} does not exist; "
                               "point it at the folder of predicted masks")
         self.name = name
+        self._soft = SoftMasks()
 
     def path(self, key: ObjectKey) -> Path:
         return self.root / safe_name(key.image_id) / f"{safe_name(key.object_id)}.png"
@@ -41,5 +42,5 @@ class ExternalPredictor(Predictor):
             path = self.path(sample.key)
             if not path.is_file():
                 raise SampleError(f"no prediction for this object: expected {path}")
-            predictions.append(Prediction(mask=read_mask(path, sample.size)))
+            predictions.append(Prediction(mask=read_mask(path, sample.size, self._soft)))
         return predictions

@@ -29,6 +29,8 @@ import json
 import logging
 import math
 import os
+import pickle
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -179,6 +181,22 @@ def save_atomic(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def load_checkpoint(path: Path, device: torch.device) -> dict:
+    """A checkpoint of ``save_atomic``, read as tensors, numbers, strings and containers only
+    (``weights_only``): a file that names anything else is refused and runs nothing."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        named = re.search(r"GLOBAL (\S+)", str(err))
+        what = f"names {named.group(1)}, which" if named else "holds something that"
+        raise ConfigError(f"{path} {what} a training checkpoint never holds: refused, nothing in it ran; "
+                          "delete it to train that phase afresh") from None
+    except (RuntimeError, EOFError) as err:
+        reason = str(err).strip().split(". ")[0]
+        raise ConfigError(f"{path} is not a readable checkpoint ({reason}); delete it to train that phase "
+                          "afresh") from None
+
+
 def to_batch(arrays: list[np.ndarray]) -> torch.Tensor:
     """h×w×3 float arrays → B×3×h×w; h×w masks → B×1×h×w."""
     stacked = torch.from_numpy(np.stack(arrays).astype(np.float32))
@@ -254,7 +272,7 @@ class Trainer:
         path = self._checkpoint_path(phase)
         if not path.exists():
             return None
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = load_checkpoint(path, self.device)
         expected = self.fingerprints[phase]
         keys = sorted(k for k in expected if state["fingerprint"].get(k) != expected[k])
         if keys:
