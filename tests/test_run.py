@@ -124,3 +124,13 @@ def test_without_ground_truth_masks_are_saved_and_nothing_is_scored(run_app, fol
     assert metrics["n"] == 0 and metrics["counts"]["without_ground_truth"] > 0
     masks = list((run_dir / "masks").rglob("*.png"))
     assert len(masks) == metrics["counts"]["predicted"]
+
+
+def test_an_unoccluded_object_with_an_empty_amodal_mask_is_named_by_its_amodal_mask():
+    from amodal.runner import skip_reason
+    from amodal.sample import Sample
+
+    empty = np.zeros((4, 4), bool)  # COCO-A: no visible_mask, so V is A, and A decoded to nothing
+    sample = Sample("cocoa", "1", "2_0", np.zeros((4, 4, 3), np.uint8), visible=empty, amodal=empty)
+    assert skip_reason(sample) == "empty amodal mask"
+    assert skip_reason(Sample("folder", "1", "a", sample.image, visible=empty)) == "empty visible mask"

@@ -46,10 +46,10 @@ class RunSettings:
 
 def skip_reason(sample: Sample) -> str | None:
     """Why an object cannot be evaluated, or None. Such objects are recorded and counted, never scored."""
+    if sample.amodal is not None and not sample.amodal.any():
+        return "empty amodal mask"  # first: an unoccluded object's V is its A, so both are empty
     if not sample.visible.any():
         return "empty visible mask"
-    if sample.amodal is not None and not sample.amodal.any():
-        return "empty amodal mask"
     return None
 
 
