@@ -194,7 +194,7 @@ CASES = [
          "| partial merge, shards 1 of 2 missing |", merged_from_one_of_two_shards, partial_merge_is_counted_as_such),
     # item 8: a run that fails before its first object leaves no fingerprint behind
     Case("failed start", run(*SCENES, "method=inpaint", "backbone=tiny_sd", "extractor=tiny_sam", "backbone.s=-1"), 2,
-         "backbone.s=-1: the leakage strength", then=the_corrected_run_starts),
+         "backbone.s=-1: the leakage strength must lie in [0, 1]", then=the_corrected_run_starts),
     # item 9: a corrupt row mid-file, in run, report and merge
     Case("corrupt row: run", run(*VISIBLE), 2, "results.jsonl line 2 is not a result row (not JSON)", corrupt_line_2),
     Case("corrupt row: report", lambda tmp: ["amodal-report", str(tmp / "run")], 2,
