@@ -3,6 +3,7 @@
 import json
 
 from amodal.config import build
+from amodal.eval.results import read_rows
 from tests.conftest import cli, composed
 
 QUICK = ["experiment=quickstart", "dataset.n_images=1", "dataset.limit=2"]
@@ -65,3 +66,70 @@ def test_a_multirun_over_extractors_runs_the_diffusion_model_once_per_object(tmp
     metrics = [json.loads((sweep / job / "metrics.json").read_text()) for job in "01"]
     assert [m["objects_inpainted"] for m in metrics] == [2, 0]
     assert [m["inpaint_cache"]["hits"] for m in metrics] == [0, 2]
+
+
+def test_an_unreadable_entry_is_a_miss_and_is_replaced(tmp_path, caplog):
+    """A truncated entry, garbage, and an entry of another size: each read is a miss (one warning in all),
+    and the next put writes a good entry over it."""
+    import numpy as np
+    from PIL import Image
+
+    from amodal.method.cache import InpaintCache
+    from amodal.sample import ObjectKey
+
+    cache = InpaintCache(tmp_path / "cache", {"backbone": {"device": "cpu"}})
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    breakages = {
+        "truncated": lambda path: path.write_bytes(path.read_bytes()[: path.stat().st_size // 2]),
+        "garbage": lambda path: path.write_bytes(b"\x89PNG but not really" * 20),
+        "another size": lambda path: Image.fromarray(image[:16]).save(path),
+    }
+    for i, (name, breaking) in enumerate(breakages.items()):
+        key = ObjectKey("img", str(i))
+        cache.put("d", key, 7, image)
+        assert np.array_equal(cache.get("d", key, 7, (32, 32)), image)
+        breaking(cache._path("d", key, 7))
+        assert cache.get("d", key, 7, (32, 32)) is None, name
+        cache.put("d", key, 7, image)
+        assert np.array_equal(cache.get("d", key, 7, (32, 32)), image), name
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "is unreadable" in warnings[0] and "img/0-7.png" in warnings[0]
+    assert json.loads((cache.root / "settings.json").read_text()) == cache.settings
+    assert not list(tmp_path.rglob("*.tmp"))  # written through temporary files, none left behind
+
+
+def test_a_full_cache_disk_warns_once_and_the_cache_still_serves_what_it_holds(tmp_path, caplog, monkeypatch):
+    import errno
+
+    import numpy as np
+
+    from amodal.method import cache as cache_module
+    from amodal.sample import ObjectKey
+
+    cache = cache_module.InpaintCache(tmp_path / "cache", {"backbone": {"device": "cpu"}})
+    image = np.zeros((8, 8, 3), np.uint8)
+    cache.put("d", ObjectKey("img", "held"), 0, image)
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(cache_module, "write_atomic", full)
+    for i in range(3):
+        cache.put("d", ObjectKey("img", str(i)), 0, image)  # no exception: the run carries on
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "No space left on device" in warnings[0] and "cache.dir" in warnings[0]
+    assert cache.get("d", ObjectKey("img", "held"), 0, (8, 8)) is not None
+    assert cache.get("d", ObjectKey("img", "1"), 0, (8, 8)) is None
+
+
+def test_a_resumed_run_counts_the_inpainting_of_all_its_processes(run_app, tmp_path):
+    """objects_inpainted and the cache counters come from the rows: a run stopped after one object and
+    resumed counts both objects; a second run on the same cache counts two hits."""
+    quick = [*QUICK, "backbone.steps=2", "output.pictures=0"]
+    run_app(*[o for o in quick if o != "dataset.limit=2"], "dataset.limit=1", run_dir=tmp_path / "run")
+    metrics, run_dir = run_app(*quick, run_dir=tmp_path / "run")
+    assert len(read_rows(run_dir / "results.jsonl")) == 2
+    assert metrics["objects_inpainted"] == 2 and metrics["inpaint_cache"] == {"hits": 0, "misses": 2}
+    again, _ = run_app(*quick, run_dir=tmp_path / "again")
+    assert again["objects_inpainted"] == 0 and again["inpaint_cache"] == {"hits": 2, "misses": 0}
+    assert json.loads((run_dir / "metrics.json").read_text())["objects_inpainted"] == 2

@@ -25,3 +25,17 @@ def test_an_object_is_never_written_twice(tmp_path):
         log.append({"image_id": "a", "object_id": "1"})
         with pytest.raises(ValueError):
             log.append({"image_id": "a", "object_id": "1"})
+
+
+def test_a_line_that_is_not_a_row_is_named_by_its_number_unless_it_is_a_torn_end(tmp_path):
+    from amodal.eval.results import ResultsError
+
+    path = tmp_path / "results.jsonl"
+    good = '{"image_id": "a", "object_id": "1"}\n'
+    for bad, why in (('{"image_id": "a", "obj\n', "not JSON"), ('[1, 2]\n', "no image_id and object_id"),
+                     ('{"iou": 0.5}\n', "no image_id and object_id")):
+        path.write_text(good + bad + good.replace('"1"', '"2"'))
+        with pytest.raises(ResultsError, match=f"^{path} line 2 is not a result row \\({why}\\): delete that line"):
+            read_rows(path)
+        path.write_text(good + bad.rstrip("\n"))  # the same, cut short at the end: what kill -9 leaves
+        assert read_rows(path) == [json.loads(good)]

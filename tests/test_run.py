@@ -21,7 +21,7 @@ def test_oracle_proves_the_geometry_for_whole_image_and_crop_views(run_app, tmp_
     assert metrics["miou"] >= 0.99 and metrics["n"] > 5
     metrics, _ = run_app("method=oracle", "view.mode=crop", "view.size=256", *LIMIT, run_dir=tmp_path / "crop")
     assert metrics["miou"] >= 0.99
-    assert sorted(p.name for p in run_dir.iterdir()) >= ["metrics.json", "pictures", "results.jsonl"]
+    assert {"metrics.json", "pictures", "results.jsonl", ".hydra"} <= {p.name for p in run_dir.iterdir()}
     assert len(list((run_dir / "pictures").glob("*.png"))) == 4
 
 
@@ -134,3 +134,20 @@ def test_an_unoccluded_object_with_an_empty_amodal_mask_is_named_by_its_amodal_m
     sample = Sample("cocoa", "1", "2_0", np.zeros((4, 4, 3), np.uint8), visible=empty, amodal=empty)
     assert skip_reason(sample) == "empty amodal mask"
     assert skip_reason(Sample("folder", "1", "a", sample.image, visible=empty)) == "empty visible mask"
+
+
+def test_the_run_folder_records_the_config_as_composed_and_resolved(run_app):
+    """.hydra/config.yaml keeps interpolations such as ${device:auto}; resolved.yaml beside it holds what ran."""
+    import yaml
+
+    from amodal.config import auto_device
+
+    _, run_dir = run_app("method=visible", "dataset.n_images=1")
+    composed = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+    resolved = yaml.safe_load((run_dir / ".hydra" / "resolved.yaml").read_text())
+    assert composed["runtime"]["device"] == "${device:auto}" and composed["view"]["size"] == "${backbone.resolution}"
+    assert resolved["runtime"]["device"] == auto_device()
+    assert resolved["view"]["size"] == resolved["backbone"]["resolution"] == 1024
+    assert "method=visible" in yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text())
+    hydra_yaml = yaml.safe_load((run_dir / ".hydra" / "hydra.yaml").read_text())
+    assert hydra_yaml["hydra"]["runtime"]["choices"]["method"] == "visible"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import types
+import typing
 from pathlib import Path
 
 import torch
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from hydra.utils import get_object, instantiate
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from amodal.errors import AmodalError, ConfigError
 
@@ -27,6 +29,16 @@ def auto_device(request: str = "auto") -> str:
     return request
 
 
+def check_device(device: str) -> None:
+    """Refuse, before anything is built, a CUDA device that this machine does not have."""
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"runtime.device={device}: no CUDA GPU is visible here; use runtime.device=cpu (or auto)")
+    index = str(device).partition(":")[2]
+    if index.isdigit() and int(index) >= torch.cuda.device_count():
+        raise ConfigError(f"runtime.device={device}: this machine has {torch.cuda.device_count()} GPU(s), "
+                          f"numbered from 0; use runtime.device=cuda:0")
+
+
 def package_path(relative: str) -> str:
     """``${package:models/weights/synthetic_sd}``: a path inside the installed ``amodal`` package, so a
     config can name files that ship with it (weights) wherever the package is installed."""
@@ -40,9 +52,72 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("package", package_path)
 
 
+NUMBERS = {int: "a whole number", float: "a number", bool: "true or false"}
+
+
+def _expected(hint) -> tuple[type, bool] | None:
+    """(int, float or bool, whether null is allowed) for a parameter annotated with one of them, else None."""
+    if hint in NUMBERS:
+        return hint, False
+    members = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in members:
+        rest = [m for m in members if m is not type(None)]
+        if len(rest) == 1 and rest[0] in NUMBERS:
+            return rest[0], True
+    return None
+
+
+def _fits(value, kind: type, nullable: bool) -> bool:
+    if value is None:
+        return nullable
+    if isinstance(value, bool):
+        return kind is bool
+    return isinstance(value, (int, float) if kind is float else kind)
+
+
+def config_number(cfg: DictConfig, key: str, kind: type = int):
+    """``cfg``'s value at the dotted ``key``, refused in one line naming the key unless it is a ``kind``."""
+    value = OmegaConf.select(cfg, key)
+    if not _fits(value, kind, nullable=False):
+        raise ConfigError(f"{key}={value}: expected {NUMBERS[kind]}")
+    return kind(value)
+
+
+def check_types(node: DictConfig | ListConfig) -> None:
+    """Refuse a value that cannot be what its component's parameter is annotated as (``backbone.s=abc``),
+    naming the key as the user wrote it (an interpolated node keeps its own path: ``backbone.s``, not
+    ``method.inpainter.s``), before anything is built."""
+    if isinstance(node, ListConfig):
+        children = [node[i] for i in range(len(node))]
+    else:
+        target = node.get("_target_")
+        try:
+            component = get_object(target) if isinstance(target, str) else None
+            hints = typing.get_type_hints(component.__init__ if isinstance(component, type) else component)
+        except Exception:  # an unimportable target or unresolvable annotations: instantiate says what is wrong
+            hints = {}
+        for key, hint in hints.items():
+            expected = _expected(hint)
+            if expected is not None and key in node and not OmegaConf.is_missing(node, key):
+                if not _fits(node[key], *expected):
+                    raise ConfigError(f"{node._get_full_key(key)}={node[key]}: expected {NUMBERS[expected[0]]}"
+                                      f"{' or null' if expected[1] else ''}")
+        keys = [k for k in node if not OmegaConf.is_missing(node, k)] if node.get("_recursive_", True) else []
+        children = []
+        for key in keys:
+            try:
+                children.append(node[key])
+            except Exception:  # an interpolation that does not resolve: instantiate says which
+                continue
+    for child in children:
+        if isinstance(child, (DictConfig, ListConfig)):
+            check_types(child)
+
+
 def build(node: DictConfig, what: str):
     """``instantiate`` with our one-line errors: an ``AmodalError`` raised while building stays itself
     instead of disappearing inside Hydra's ``InstantiationException``."""
+    check_types(node)
     try:
         return instantiate(node)
     except InstantiationException as err:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from amodal.errors import AmodalError
 from amodal.eval.metrics import flat_metrics
 
 
@@ -44,8 +45,9 @@ class WandbLogger(RunLogger):
         mode: str = "offline",
         group: str | None = None,
         tags: list[str] | None = None,
+        init_timeout: float = 30.0,
     ) -> None:
-        self.project, self.entity, self.mode = project, entity, mode
+        self.project, self.entity, self.mode, self.init_timeout = project, entity, mode, init_timeout
         self.group, self.tags = group, list(tags or [])
         self._run = None
         self._pictures: list = []
@@ -56,18 +58,24 @@ class WandbLogger(RunLogger):
         id_file = run_dir / "wandb_run_id.txt"
         run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:12]
         id_file.write_text(run_id + "\n")
-        self._run = wandb.init(
-            project=self.project,
-            entity=self.entity,
-            mode=self.mode,
-            dir=str(run_dir),
-            id=run_id,
-            resume="allow",
-            name=name,
-            group=self.group or group,
-            tags=[*tags, *self.tags][:64],
-            config=config,
-        )
+        try:
+            self._run = wandb.init(
+                project=self.project,
+                entity=self.entity,
+                mode=self.mode,
+                dir=str(run_dir),
+                id=run_id,
+                resume="allow",
+                name=name,
+                group=self.group or group,
+                tags=[*tags, *self.tags][:64],
+                config=config,
+                settings=wandb.Settings(init_timeout=self.init_timeout),  # no network: an answer in seconds
+            )
+        except wandb.errors.Error as err:
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise AmodalError(f"W&B did not start in logger.mode={self.mode} ({reason}): check the network and "
+                              "`wandb login`, or use logger.mode=offline (`wandb sync` uploads the run later)") from err
 
     def log_picture(self, name: str, picture: np.ndarray) -> None:
         import wandb

@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from amodal.data.base import ObjectDataset, Shard
-from amodal.data.files import write_mask
+from amodal.data.files import write_atomic, write_mask
 from amodal.errors import SampleError
 from amodal.eval.metrics import ANNOTATION_TOLERANCE, BUCKETS, mask_overlap, summarize
 from amodal.eval.pictures import panel, safe_name, save_png
@@ -112,7 +112,7 @@ class Runner:
             for start in range(0, len(todo), settings.batch_size):
                 batch = todo[start : start + settings.batch_size]
                 for sample, prediction, seconds, seed in self._predict(batch, results):
-                    row = score_row(sample, prediction, seed)
+                    row = score_row(sample, prediction, seed) | prediction.row
                     row["seconds"] = seconds
                     row["peak_memory_mb"] = peak_memory_mb(settings.device)
                     results.append(row)
@@ -131,16 +131,13 @@ class Runner:
                     bar.set_postfix(miou=f"{iou_sum / iou_count:.3f}", refresh=False)
             bar.close()
             metrics = summarize(results.rows, settings.buckets, settings.include_unoccluded)
-            stats = getattr(self.predictor, "stats", None)
-            if stats is not None:
-                metrics.update(stats())
         if metrics["counts"]["occlusion_disagreements"]:
             log.warning(
                 "%d objects' occlusion rate in the annotation file differs from 1 − |V|/|A| of their masks "
                 "by more than %.0f%%; buckets use the masks' rate (both are in results.jsonl)",
                 metrics["counts"]["occlusion_disagreements"], 100 * ANNOTATION_TOLERANCE,
             )
-        (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+        write_atomic(self.run_dir / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
         self.logger.log_metrics(metrics)
         return metrics
 

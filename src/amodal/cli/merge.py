@@ -10,7 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from amodal.eval.merge import MergeError, merge
+from amodal.errors import AmodalError, storage_error
+from amodal.eval.merge import merge
 from amodal.eval.report import bucket_table
 
 
@@ -36,8 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         metrics = merge(args.paths, args.out, partial=args.partial)
-    except MergeError as err:
+    except AmodalError as err:
         print(f"amodal-merge: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        problem = storage_error(err, str(args.out), "free space or make it writable, or choose another --out")
+        if problem is None:
+            raise
+        print(f"amodal-merge: error: {problem}", file=sys.stderr)
         return 2
     print(f"{args.out}\n{bucket_table(metrics)}")
     return 0

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import hydra
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from amodal.config import build, config_dir
+from amodal.config import build, check_device, config_dir
 from amodal.data.files import limit_image_pixels, read_image, read_mask, write_mask
-from amodal.errors import AmodalError, SampleError
+from amodal.errors import AmodalError, ConfigError, SampleError
 from amodal.eval.pictures import COLOURS, overlay, save_png
 from amodal.sample import Sample
 from amodal.seeding import object_seed
@@ -26,6 +26,10 @@ from amodal.seeding import object_seed
 
 def predict(cfg: DictConfig) -> dict[str, Path]:
     """Predict and write the files; returns them by kind."""
+    for key in ("image", "visible"):
+        if OmegaConf.is_missing(cfg, key):
+            raise ConfigError(f"{key}= is missing: amodal-predict image=photo.jpg visible=mask.png [out=folder]")
+    check_device(str(cfg.runtime.device))
     limit_image_pixels(cfg.runtime.max_image_pixels)
     image = read_image(cfg.image)
     visible = read_mask(cfg.visible, image.shape[:2])

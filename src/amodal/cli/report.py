@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from amodal.errors import AmodalError
 from amodal.eval.report import find_runs, load_run, runs_table, to_csv, to_latex, to_markdown
 from amodal.eval.summary import comparisons, log_summary_run, not_run, write_report
 
@@ -44,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"amodal-report: error: no run folders (with results.jsonl) under {' '.join(args.paths)}",
               file=sys.stderr)
         return 2
-    records = [load_run(path, args.include_unoccluded) for path in runs]
+    try:
+        records = [load_run(path, args.include_unoccluded) for path in runs]
+    except AmodalError as err:
+        print(f"amodal-report: error: {err}", file=sys.stderr)
+        return 2
     header, rows = runs_table(records)
     print(to_markdown(header, rows))
     for comparison in comparisons(records):

@@ -18,11 +18,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from amodal.config import build, config_dir
+from amodal.config import build, check_device, config_dir, config_number
 from amodal.data.base import Shard
-from amodal.data.files import limit_image_pixels
-from amodal.errors import AmodalError, ConfigError
+from amodal.data.files import limit_image_pixels, write_atomic
+from amodal.errors import AmodalError, ConfigError, storage_error
 from amodal.eval.report import bucket_table
+from amodal.eval.results import FILENAME, read_rows
+from amodal.lock import RunLock
 from amodal.loggers import sweep_group
 from amodal.runner import Runner, RunSettings
 
@@ -51,20 +53,40 @@ def result_fingerprint(cfg: DictConfig) -> dict:
     return fingerprint
 
 
-def check_resume(cfg: DictConfig, run_dir: Path) -> None:
-    """Refuse to mix rows of two different configs in one results.jsonl."""
+def check_resume(cfg: DictConfig, run_dir: Path) -> dict:
+    """This run's fingerprint, unless the folder holds rows of another config (refused: two configs never
+    mix in one results.jsonl). Writes nothing; a folder without rows takes any config."""
     path = run_dir / RESUME_FILE
     fingerprint = json.loads(json.dumps(result_fingerprint(cfg)))
-    if path.exists():
-        previous = json.loads(path.read_text())
+    if path.exists() and read_rows(run_dir / FILENAME):
+        try:
+            previous = json.loads(path.read_text())
+        except ValueError as err:
+            raise ConfigError(f"{path} is not JSON: restore it, or choose a new hydra.run.dir") from err
         if previous != fingerprint:
             keys = sorted(k for k in fingerprint.keys() | previous.keys() if fingerprint.get(k) != previous.get(k))
             raise ConfigError(
                 f"{run_dir} holds results of another config (differs in: {', '.join(keys)}); "
                 "resume with the same config or choose a new hydra.run.dir"
             )
-    else:
-        path.write_text(json.dumps(fingerprint, indent=2) + "\n")
+    return fingerprint
+
+
+def record_start(cfg: DictConfig, run_dir: Path, fingerprint: dict) -> None:
+    """What a started run leaves beside its rows: resume.json, and in .hydra/ the config as composed
+    (config.yaml, interpolations kept), resolved (resolved.yaml), Hydra's own (hydra.yaml) and the
+    overrides. Hydra does not write .hydra/ itself (``hydra.output_subdir: null``), so that a run refused
+    before it starts leaves the folder as it was."""
+    hydra_cfg = HydraConfig.instance().cfg
+    files = {
+        RESUME_FILE: json.dumps(fingerprint, indent=2) + "\n",
+        ".hydra/config.yaml": OmegaConf.to_yaml(cfg),
+        ".hydra/resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True),
+        ".hydra/hydra.yaml": OmegaConf.to_yaml(hydra_cfg),
+        ".hydra/overrides.yaml": OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task),
+    }
+    for name, text in files.items():
+        write_atomic(run_dir / name, text)
 
 
 def run_identity(cfg: DictConfig) -> tuple[str, str | None, list[str]]:
@@ -78,32 +100,40 @@ def run_identity(cfg: DictConfig) -> tuple[str, str | None, list[str]]:
 
 
 def evaluate(cfg: DictConfig) -> dict:
+    """Check, lock, build, then run. Nothing is written into the run folder before the lock is held and
+    the resume check has passed, and resume.json only once the dataset and the method are built."""
     limit_image_pixels(cfg.runtime.max_image_pixels)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    check_resume(cfg, run_dir)
     settings = RunSettings(
-        seed=int(cfg.runtime.seed),
-        batch_size=int(cfg.runtime.batch_size),
-        shard=Shard(int(cfg.shard.index), int(cfg.shard.count)),
+        seed=config_number(cfg, "runtime.seed"),
+        batch_size=config_number(cfg, "runtime.batch_size"),
+        shard=Shard(config_number(cfg, "shard.index"), config_number(cfg, "shard.count")),
         buckets=tuple(cfg.eval.buckets),
         include_unoccluded=bool(cfg.eval.include_unoccluded),
         save_masks=bool(cfg.output.save_masks),
-        pictures=int(cfg.output.pictures),
+        pictures=config_number(cfg, "output.pictures"),
         device=str(cfg.runtime.device),
         progress=bool(cfg.output.progress),
     )
     if settings.batch_size < 1:
         raise ConfigError(f"runtime.batch_size={settings.batch_size}: use 1 or more")
-    dataset = build(cfg.dataset, "dataset")
-    predictor = build(cfg.method, "method")
-    logger = build(cfg.logger, "logger")
-    name, group, tags = run_identity(cfg)
-    logger.start(config=OmegaConf.to_container(cfg, resolve=True), run_dir=run_dir, name=name, group=group, tags=tags)
-    try:
-        metrics = Runner(dataset, predictor, run_dir, settings, logger).run()
-    finally:
-        logger.finish()
+    check_device(settings.device)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(run_dir) as lock:
+        fingerprint = check_resume(cfg, run_dir)
+        lock.claim()
+        dataset = build(cfg.dataset, "dataset")
+        predictor = build(cfg.method, "method")
+        predictor.check_dataset(dataset)
+        logger = build(cfg.logger, "logger")
+        record_start(cfg, run_dir, fingerprint)
+        name, group, tags = run_identity(cfg)
+        logger.start(config=OmegaConf.to_container(cfg, resolve=True), run_dir=run_dir, name=name, group=group,
+                     tags=tags)
+        try:
+            metrics = Runner(dataset, predictor, run_dir, settings, logger).run()
+        finally:
+            logger.finish()
     print(f"\n{run_dir}\n{bucket_table(metrics)}")
     return metrics
 
@@ -115,6 +145,14 @@ def _hydra_main(cfg: DictConfig) -> float:
         metrics = evaluate(cfg)
     except AmodalError as err:
         print(f"amodal-run: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:
+        run_dir = HydraConfig.get().runtime.output_dir
+        problem = storage_error(err, run_dir, "free space or make the folder writable, then run the same command "
+                                              "again: it resumes after the rows already written")
+        if problem is None:
+            raise
+        print(f"amodal-run: error: {problem}", file=sys.stderr)
         sys.exit(2)
     return float("nan") if metrics["miou"] is None else metrics["miou"]
 

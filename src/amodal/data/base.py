@@ -43,10 +43,12 @@ class ObjectDataset:
     """Base class: subclasses list their objects (``_list_objects``) and load one (``load``)."""
 
     name = "dataset"
+    extras: tuple[str, ...] = ()
+    """What its samples carry in ``Sample.extras`` (``unoccluded``: each object drawn without occluders)."""
 
     def __init__(self, limit: int | None = None) -> None:
-        if limit is not None and limit < 0:
-            raise ConfigError(f"dataset.limit={limit}: use a positive number of objects, or null for all")
+        if limit is not None and limit < 1:
+            raise ConfigError(f"dataset.limit={limit} selects no object: use a positive number, or null for all")
         self.limit = limit
         self._keys: list[ObjectKey] | None = None
 

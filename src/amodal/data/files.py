@@ -1,4 +1,5 @@
-"""Reading images and mask files, with one-line errors that name the file.
+"""Reading images and mask files, with one-line errors that name the file, and writing files whole or
+not at all.
 
 Images of any depth become 8-bit RGB by scaling, never by clipping (PIL's own conversion saturates a
 16-bit image to white). An image with more pixels than ``runtime.max_image_pixels`` (PIL's
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
+import secrets
 import warnings
 from numbers import Real
 from pathlib import Path
@@ -131,3 +134,19 @@ def find_image(folder: Path, stem: str) -> Path | None:
             if candidate.is_file():
                 return candidate
     return None
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write a whole file or nothing: into a temporary file beside it, then renamed over it, so a crash
+    or a full disk never leaves it half-written (the old content stays)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask's permissions
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data.encode() if isinstance(data, str) else data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -195,6 +195,7 @@ class SyntheticDataset(ObjectDataset):
     """``n_images`` seeded scenes of ``size``×``size`` pixels with 3–6 objects each."""
 
     name = "synthetic"
+    extras = ("unoccluded",)
 
     def __init__(
         self,

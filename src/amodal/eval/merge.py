@@ -121,7 +121,8 @@ def check_shards(shards: list[ShardRun], partial: bool = False) -> None:
 
 
 def merge_rows(shards: list[ShardRun]) -> list[dict]:
-    """Every shard's rows, in shard order; an object in two shards is refused."""
+    """Every shard's rows, in shard order; an object in two shards is refused (one that is twice in one
+    shard is read once, with a warning: ``read_rows``)."""
     rows: list[dict] = []
     seen: dict = {}
     for shard in sorted(shards, key=lambda s: s.index):
@@ -158,7 +159,9 @@ def merge(paths: list[str | Path], out: str | Path, partial: bool = False) -> di
             {
                 "shard_count": shards[0].count,
                 "shards": {s.index: str(s.path) for s in sorted(shards, key=lambda s: s.index)},
-                "partial": sorted({s.index for s in shards}) != list(range(shards[0].count)),
+                "partial": sorted({s.index for s in shards}) != list(range(shards[0].count))
+                or not all(s.finished for s in shards),
+                "unfinished": sorted(s.index for s in shards if not s.finished),
             },
             indent=2,
         )
@@ -179,6 +182,10 @@ def _write_unsharded_config(shard: ShardRun, out: Path) -> None:
     (out / ".hydra").mkdir(exist_ok=True)
     config = {**shard.config, "shard": {"index": 0, "count": 1}}
     (out / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    resolved_file = hydra_dir / "resolved.yaml"
+    if resolved_file.exists():
+        resolved = {**(yaml.safe_load(resolved_file.read_text()) or {}), "shard": {"index": 0, "count": 1}}
+        (out / ".hydra" / "resolved.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
     overrides_file = hydra_dir / "overrides.yaml"
     if overrides_file.exists():
         overrides = [

@@ -88,7 +88,20 @@ def summarize(
         "seconds_per_object": float(np.mean(seconds)) if seconds else None,
         "seconds_total": float(np.sum(seconds)) if seconds else 0.0,
         "peak_memory_mb": float(max(memory)) if memory else None,
+        **_inpainting_counts(predicted),
     }
+
+
+def _inpainting_counts(predicted: list[dict]) -> dict:
+    """Objects sent through the diffusion model and inpainting-cache hits and misses, over every row (so
+    a resumed or merged run counts all its processes); absent for methods that do not inpaint."""
+    counts = {}
+    if any("inpainted" in r for r in predicted):
+        counts["objects_inpainted"] = sum(bool(r.get("inpainted")) for r in predicted)
+    cache = Counter(r["inpaint_cache"] for r in predicted if r.get("inpaint_cache"))
+    if cache:
+        counts["inpaint_cache"] = {"hits": cache["hit"], "misses": cache["miss"]}
+    return counts
 
 
 def flat_metrics(metrics: dict) -> dict[str, float]:

@@ -1,7 +1,8 @@
 """Tables of runs: one row per run folder, the choices that differ, mIoU and the occlusion buckets.
 
 Numbers are recomputed from each run's results.jsonl (so a run still in progress, or one evaluated
-with other bucket settings, reports consistently), falling back to metrics.json.
+with other bucket settings, reports consistently), falling back to metrics.json. A run that is not
+whole (no metrics.json yet, a torn last line, a merge of some shards only) says so in a status column.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 
 import yaml
 
+from amodal.eval.merge import MERGED_FILE
 from amodal.eval.metrics import BUCKETS, bucket_label, summarize
-from amodal.eval.results import FILENAME, read_rows
+from amodal.eval.results import FILENAME, has_torn_tail, read_rows
 
 IGNORED_OVERRIDES = ("hydra.", "output.", "logger", "runtime.device", "runtime.batch_size")
 
@@ -27,6 +29,8 @@ class RunRecord:
     overrides: dict[str, str] = field(default_factory=dict)
     choices: dict[str, str] = field(default_factory=dict)
     config: dict = field(default_factory=dict)
+    status: str = ""
+    """What is not whole about the run ("" when it finished): unfinished, torn last line, partial merge."""
 
 
 def _read_yaml(path: Path):
@@ -56,7 +60,31 @@ def load_run(path: Path, include_unoccluded: bool | None = None) -> RunRecord:
         metrics = summarize(read_rows(path / FILENAME), buckets, include_unoccluded)
     else:
         metrics = json.loads((path / "metrics.json").read_text())
-    return RunRecord(path=path, metrics=metrics, overrides=overrides, choices=choices, config=config)
+    return RunRecord(path=path, metrics=metrics, overrides=overrides, choices=choices, config=config,
+                     status=run_status(path, config))
+
+
+def run_status(path: Path, config: dict) -> str:
+    """"" for a finished run, else what is missing: a run or shard still going or stopped (no metrics.json),
+    a line a crash tore, a merge of some of the shards (merged.json ``partial``)."""
+    merged = path / MERGED_FILE
+    if merged.exists():
+        info = json.loads(merged.read_text())
+        if not info.get("partial"):
+            return ""
+        count, have = info.get("shard_count"), {int(i) for i in info.get("shards", {})}
+        missing = [str(i) for i in range(count or 0) if i not in have]
+        unfinished = [str(i) for i in info.get("unfinished", [])]
+        return "partial merge" + (f", shards {', '.join(missing)} of {count} missing" if missing else "") + (
+            f", shards {', '.join(unfinished)} unfinished" if unfinished else "")
+    notes = []
+    if not (path / "metrics.json").exists():
+        shard = config.get("shard") or {}
+        sharded = int(shard.get("count", 1)) > 1
+        notes.append(f"unfinished shard {shard['index']} of {shard['count']}" if sharded else "unfinished")
+    if has_torn_tail(path / FILENAME):
+        notes.append("torn last line")
+    return ", ".join(notes)
 
 
 def find_runs(paths: list[str | Path]) -> list[Path]:
@@ -94,6 +122,9 @@ def runs_table(records: list[RunRecord]) -> tuple[list[str], list[list[str]]]:
     labels = columns_that_differ(records)
     bucket_names = [b["label"] for b in records[0].metrics["buckets"]] if records else []
     header = ["run", *labels, "mIoU", *bucket_names, "pixel IoU", "n"]
+    marked = any(record.status for record in records)
+    if marked:
+        header.append("status")
     rows = []
     for record in records:
         m = record.metrics
@@ -105,6 +136,7 @@ def runs_table(records: list[RunRecord]) -> tuple[list[str], list[list[str]]]:
                 *(_percent(b["miou"]) for b in m["buckets"]),
                 _percent(m["pixel_iou"]),
                 str(m["n"]),
+                *([record.status or "finished"] if marked else []),
             ]
         )
     return header, rows

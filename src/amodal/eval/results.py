@@ -2,35 +2,75 @@
 
 Re-running into the same folder resumes: objects already in the file are skipped. A line cut short by
 a crash (``kill -9`` mid-write) is dropped when the file is opened again, so every object ends up
-exactly once.
+exactly once. Reading keeps the first row of an object that is in the file twice (two runs that once
+wrote into one folder at the same time), so no object is ever counted twice; a line that is not a row
+anywhere but at the end is an error naming the file and the line.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
+from amodal.errors import AmodalError
 from amodal.sample import ObjectKey
 
+log = logging.getLogger(__name__)
+
 FILENAME = "results.jsonl"
+_WARNED: set[Path] = set()
+"""Files whose repeated rows were reported already: one warning per file and process."""
+
+
+class ResultsError(AmodalError):
+    """A results file with a line that is not a row."""
 
 
 def row_key(row: dict) -> ObjectKey:
     return ObjectKey(str(row["image_id"]), str(row["object_id"]))
 
 
+def has_torn_tail(path: str | Path) -> bool:
+    """Whether the file ends in a line cut short (no newline): a run killed mid-write, not resumed since."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    with path.open("rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) != b"\n"
+
+
 def read_rows(path: str | Path) -> list[dict]:
-    """Every complete row of a results file (a torn last line is ignored)."""
+    """Every complete row of a results file, one per object: a torn last line is ignored, an object's
+    later rows are dropped with a warning, and a line that is not a row raises ``ResultsError``."""
     path = Path(path)
     if not path.exists():
         return []
-    rows = []
+    rows, seen, repeated = [], set(), 0
     with path.open("rb") as handle:
-        for line in handle:
+        for number, line in enumerate(handle, start=1):
             if not line.endswith(b"\n"):
                 break
-            rows.append(json.loads(line))
+            try:
+                row = json.loads(line)
+                key = row_key(row)
+            except (ValueError, KeyError, TypeError) as err:
+                why = "not JSON" if isinstance(err, ValueError) else "no image_id and object_id"
+                raise ResultsError(
+                    f"{path} line {number} is not a result row ({why}): delete that line, and a rerun into "
+                    "the folder evaluates its object again"
+                ) from err
+            if key in seen:
+                repeated += 1
+                continue
+            seen.add(key)
+            rows.append(row)
+    if repeated and path.resolve() not in _WARNED:
+        _WARNED.add(path.resolve())
+        log.warning("%d objects are twice in %s (two runs wrote into its folder at once?); "
+                    "each is counted once, from its first row", repeated, path)
     return rows
 
 
@@ -45,13 +85,11 @@ class ResultsLog:
 
     def _drop_torn_tail(self) -> None:
         """Cut the file after its last newline: what follows is a row a crash left half-written."""
-        if not self.path.exists():
+        if not has_torn_tail(self.path):
             return
         data = self.path.read_bytes()
-        end = data.rfind(b"\n") + 1
-        if end != len(data):
-            with self.path.open("r+b") as handle:
-                handle.truncate(end)
+        with self.path.open("r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)
 
     def __contains__(self, key: ObjectKey) -> bool:
         return key in self._done

@@ -5,14 +5,18 @@ once per object for the whole sweep. An entry is keyed by everything that change
 (dataset, image, object ids and its seed), the area, background, condition image, view and backbone
 settings, dtype and device type, and for a local pipeline folder its files' sizes and times — hashed
 into the folder name, and written atomically (a crash leaves no half-written entry).
+
+The cache never stops a run: an entry that cannot be read back (truncated, garbage, another size) is a
+miss, recomputed and overwritten, and a cache folder that cannot be written (full, read-only) gives one
+warning, after which the run goes on without writing to it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
-import tempfile
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +24,11 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
+from amodal.data.files import write_atomic
 from amodal.eval.pictures import safe_name
 from amodal.sample import ObjectKey
+
+log = logging.getLogger(__name__)
 
 DEVICE_INDEPENDENT = ("device",)
 """Backbone keys left out of the key, replaced by the device *type* (cuda:0 and cuda:1 agree)."""
@@ -64,34 +71,44 @@ class InpaintCache:
         self.enabled = enabled
         self.settings = settings
         self.root = Path(dir).expanduser() / settings_key(settings)
-        self.hits = self.misses = 0
+        self._writable = True
+        self._corrupt_seen = False
 
     def _path(self, dataset: str, key: ObjectKey, seed: int) -> Path:
         return self.root / safe_name(dataset) / safe_name(key.image_id) / f"{safe_name(key.object_id)}-{seed}.png"
 
-    def get(self, dataset: str, key: ObjectKey, seed: int) -> np.ndarray | None:
+    def get(self, dataset: str, key: ObjectKey, seed: int, shape: tuple[int, int]) -> np.ndarray | None:
+        """The cached x̂₀ (``shape`` = its height and width), or None: not cached, or unreadable."""
         if not self.enabled:
             return None
         path = self._path(dataset, key, seed)
         if not path.is_file():
-            self.misses += 1
             return None
-        self.hits += 1
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+        try:
+            with Image.open(path) as image:
+                inpainted = np.asarray(image.convert("RGB"))
+            if inpainted.shape[:2] != tuple(shape):
+                raise ValueError(f"{inpainted.shape[1]}×{inpainted.shape[0]}, not {shape[1]}×{shape[0]}")
+        except (OSError, ValueError, SyntaxError, EOFError) as err:  # what Pillow raises on a broken file
+            if not self._corrupt_seen:
+                log.warning("inpainting cache entry %s is unreadable (%s): inpainting the object again and "
+                            "replacing the entry (further such entries are replaced without a warning)", path, err)
+            self._corrupt_seen = True
+            return None
+        return inpainted
 
     def put(self, dataset: str, key: ObjectKey, seed: int, inpainted: np.ndarray) -> None:
-        if not self.enabled:
+        if not self.enabled or not self._writable:
             return
-        path = self._path(dataset, key, seed)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        settings_file = self.root / "settings.json"
-        if not settings_file.exists():
-            settings_file.write_text(json.dumps(self.settings, indent=2, sort_keys=True, default=str) + "\n")
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".png.tmp")
-        os.close(handle)
-        Image.fromarray(inpainted).save(temporary, format="PNG")
-        os.replace(temporary, path)
-
-    def stats(self) -> dict[str, int]:
-        return {"hits": self.hits, "misses": self.misses}
+        try:
+            settings_file = self.root / "settings.json"
+            if not settings_file.exists():
+                write_atomic(settings_file, json.dumps(self.settings, indent=2, sort_keys=True, default=str) + "\n")
+            png = io.BytesIO()
+            Image.fromarray(inpainted).save(png, format="PNG")
+            write_atomic(self._path(dataset, key, seed), png.getvalue())
+        except OSError as err:
+            self._writable = False
+            log.warning("cannot write the inpainting cache in %s (%s): going on without saving to it; free space "
+                        "there, or set cache.dir to a writable folder or cache.enabled=false", self.root,
+                        err.strerror or err)

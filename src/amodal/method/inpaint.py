@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from amodal.errors import ConfigError
+from amodal.errors import ConfigError, ModelOutputError
 from amodal.method.guidance import EmptyMaskHook, guidance_scale
 from amodal.method.leakage import Leakage
 from amodal.models.loading import PipelineSource, torch_dtype
@@ -150,6 +150,10 @@ class DiffusionInpainter:
         else:
             images = self._run_sd(pipe, x, area, x0, noise, area_latent, generators)
         images = images.float().permute(0, 2, 3, 1).cpu().numpy()
+        if not np.isfinite(images).all():  # NaN weights or a float16 overflow: every later object would fail too
+            fix = "check its weights" if self.dtype == torch.float32 else "run it in float32 (runtime.dtype=float32)"
+            raise ModelOutputError(f"backbone {self.source.describe()} in {str(self.dtype).removeprefix('torch.')} "
+                                   f"produced NaN or infinite pixels: {fix}; the rows written so far are kept")
         return [np.clip(np.rint(image * 255), 0, 255).astype(np.uint8) for image in images]
 
     def _leakage_callback(self, x0, noise, area_latent, add_noise):

@@ -38,11 +38,12 @@ class Leakage:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength <= 1.0:
-            raise ConfigError(f"leakage.strength={self.strength}: s must lie in [0, 1] (1 = plain inpainting)")
+            raise ConfigError(f"backbone.s={self.strength}: the leakage strength must lie in [0, 1] "
+                              "(1 = plain inpainting)")
         if self.region not in REGIONS:
-            raise ConfigError(f"leakage.region={self.region!r}: use one of {', '.join(REGIONS)}")
+            raise ConfigError(f"backbone.leakage_region={self.region!r}: use one of {', '.join(REGIONS)}")
         if not 0.0 <= self.until <= 1.0:
-            raise ConfigError(f"leakage.until={self.until}: a fraction of the steps, in [0, 1]")
+            raise ConfigError(f"backbone.leakage_until={self.until}: a fraction of the steps, in [0, 1]")
 
     def applies(self, step: int, steps: int) -> bool:
         """Whether leakage follows denoising step ``step`` (0-based) of ``steps``."""

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from amodal.errors import SampleError
+from amodal.data.base import ObjectDataset
+from amodal.errors import ConfigError, SampleError
 from amodal.method.area import InpaintingArea
 from amodal.method.extract import components_touching
 from amodal.method.points import PointSampler
@@ -39,6 +40,11 @@ class OraclePredictor(Predictor):
         self.area = area
         self.view = view
         self.points = points
+
+    def check_dataset(self, dataset: ObjectDataset) -> None:
+        if "unoccluded" not in dataset.extras:
+            raise ConfigError(f"method=oracle needs unoccluded renderings, which dataset={dataset.name} does not have: "
+                              "use dataset=synthetic")
 
     def predict(self, samples: Sequence[Sample], seeds: Sequence[int]) -> list[Prediction]:
         predictions = []

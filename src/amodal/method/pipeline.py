@@ -53,7 +53,6 @@ class InpaintPredictor(Predictor):
         self.area, self.background, self.condition = area, background, condition
         self.inpainter, self.extractor, self.view = inpainter, extractor, view
         self.cache = cache
-        self.objects_inpainted = 0  # objects sent through the diffusion model (metrics.json: a sweep's proof)
         # every model must be there before any is built (each check takes well under a second)
         for component in (inpainter, extractor, area):
             check = getattr(component, "check", None)
@@ -74,9 +73,9 @@ class InpaintPredictor(Predictor):
 
     def predict(self, samples: Sequence[Sample], seeds: Sequence[int]) -> list[Prediction]:
         prepared = [self.prepare(sample, seed) for sample, seed in zip(samples, seeds)]
-        inpainted = self._inpaint(samples, prepared, seeds)
+        inpainted, rows = self._inpaint(samples, prepared, seeds)
         predictions = []
-        for sample, p, image, seed in zip(samples, prepared, inpainted, seeds):
+        for sample, p, image, seed, row in zip(samples, prepared, inpainted, seeds, rows):
             condition = to_uint8(p.condition)
             inputs = ExtractionInput(inpainted=image, visible=p.visible_view, area=p.area_view,
                                      condition=condition, seed=seed)
@@ -84,23 +83,26 @@ class InpaintPredictor(Predictor):
             if self.extractor.keeps_visible:
                 mask |= sample.visible  # V at full resolution, not its copy at the (coarser) view
             predictions.append(Prediction(mask=mask, pictures={"area": p.area, "condition": condition,
-                                                               "inpainted": image}))
+                                                               "inpainted": image}, row=row))
         return predictions
 
     def _inpaint(self, samples: Sequence[Sample], prepared: Sequence[Prepared], seeds: Sequence[int]):
-        """x̂₀ for each object: from the cache where it holds one, else from the model in one batch."""
-        cached = [self.cache.get(s.dataset, s.key, seed) if self.cache else None for s, seed in zip(samples, seeds)]
+        """x̂₀ for each object, from the cache where it holds one, else from the model in one batch; and per
+        object the row fields that say which (``inpainted``: sent through the diffusion model; the cache's
+        ``inpaint_cache``: hit or miss), from which metrics.json counts a resumed or merged run whole."""
+        caching = self.cache is not None and self.cache.enabled
+        cached = [self.cache.get(s.dataset, s.key, seed, p.condition.shape[:2]) if caching else None
+                  for s, p, seed in zip(samples, prepared, seeds)]
         todo = [i for i, image in enumerate(cached) if image is None]
         if todo:
-            self.objects_inpainted += len(todo)
             fresh = self.inpainter.inpaint([prepared[i].condition for i in todo],
                                            [prepared[i].area_view for i in todo], [seeds[i] for i in todo])
             for i, image in zip(todo, fresh):
                 cached[i] = image
-                if self.cache:
+                if caching:
                     self.cache.put(samples[i].dataset, samples[i].key, seeds[i], image)
-        return cached
-
-    def stats(self) -> dict:
-        stats = {"objects_inpainted": self.objects_inpainted}
-        return {**stats, "inpaint_cache": self.cache.stats()} if self.cache else stats
+        rows = [{"inpainted": i in todo} for i in range(len(samples))]
+        if caching:
+            for i, row in enumerate(rows):
+                row["inpaint_cache"] = "miss" if i in todo else "hit"
+        return cached, rows

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from amodal.data.base import ObjectDataset
 from amodal.sample import Sample
 
 
@@ -17,12 +18,18 @@ class Prediction:
     pictures: dict[str, np.ndarray] = field(default_factory=dict)
     """Intermediate pictures (inpainting area, condition image, inpainted image) for panels and W&B,
     at the original resolution: bool masks or uint8 RGB images."""
+    row: dict = field(default_factory=dict)
+    """What the method adds to the object's row of results.jsonl (e.g. whether x̂₀ came from the cache),
+    so that counts over a resumed or merged run come from its rows."""
 
 
 class Predictor:
     """A method (``conf/method/``). ``predict`` takes a batch of samples and one seed per sample."""
 
     name = "predictor"
+
+    def check_dataset(self, dataset: ObjectDataset) -> None:
+        """Raise ``ConfigError`` before the run if the method cannot work on this dataset's samples."""
 
     def predict(self, samples: Sequence[Sample], seeds: Sequence[int]) -> list[Prediction]:
         raise NotImplementedError

@@ -97,6 +97,9 @@ class PretrainedPipeline(PipelineSource):
         return ("pretrained", self.family, self.model, self.revision, self.variant, self.quantize)
 
     def _how_to_get(self) -> str:
+        if _is_local(self.model):
+            return ("the folder is incomplete or damaged: write the pipeline into it again (save_pretrained), "
+                    "or point backbone.pipeline.model at another folder")
         revision = f" --revision {self.revision}" if self.revision else ""
         return (f"download it with `huggingface-cli download {self.model}{revision}` (needs access to the hub), "
                 "or set backbone.pipeline.model to a local pipeline folder")

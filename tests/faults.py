@@ -1,0 +1,82 @@
+"""Faults injected into a real ``amodal-run`` process, for tests/test_bad_runs.py.
+
+Tests run as root, where ``chmod`` does not stop writes, so a read-only folder and a full disk are made
+by patching the writes instead:
+
+    python -m tests.faults read-only <run folder> <overrides...>   # nothing in the folder can be written
+    python -m tests.faults full-after-2 <run folder> <overrides...> # the 3rd result row hits a full disk
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import os
+import sys
+from pathlib import Path
+
+
+def _inside(path, folder: Path) -> bool:
+    try:
+        return Path(os.fsdecode(path)).resolve().is_relative_to(folder)
+    except (TypeError, ValueError):
+        return False
+
+
+def read_only(folder: Path) -> None:
+    """Every write, creation or rename inside ``folder`` fails as on a read-only file system."""
+
+    def refuse(path):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.fsdecode(path))
+
+    real_open, real_os_open, real_mkdir, real_replace = builtins.open, os.open, os.mkdir, os.replace
+
+    def patched_open(file, mode="r", *args, **kwargs):
+        if any(c in mode for c in "wax+") and _inside(file, folder):
+            refuse(file)
+        return real_open(file, mode, *args, **kwargs)
+
+    def patched_os_open(path, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and _inside(path, folder):
+            refuse(path)
+        return real_os_open(path, flags, *args, **kwargs)
+
+    def patched_mkdir(path, *args, **kwargs):
+        if _inside(path, folder) and not Path(path).is_dir():
+            refuse(path)
+        return real_mkdir(path, *args, **kwargs)
+
+    def patched_replace(source, target, *args, **kwargs):
+        if _inside(target, folder):
+            refuse(target)
+        return real_replace(source, target, *args, **kwargs)
+
+    builtins.open, os.open, os.mkdir, os.replace = patched_open, patched_os_open, patched_mkdir, patched_replace
+
+
+def full_after(rows: int) -> None:
+    """The disk fills up after ``rows`` more result rows: the next one fails with ENOSPC."""
+    from amodal.eval.results import ResultsLog
+
+    real_append = ResultsLog.append
+    written = [0]
+
+    def append(self, row):
+        if written[0] >= rows:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+        real_append(self, row)
+        written[0] += 1
+
+    ResultsLog.append = append
+
+
+if __name__ == "__main__":
+    fault, folder, overrides = sys.argv[1], Path(sys.argv[2]).resolve(), sys.argv[3:]
+    if fault == "read-only":
+        read_only(folder)
+    else:
+        full_after(int(fault.removeprefix("full-after-")))
+    from amodal.cli.run import main
+
+    sys.argv = ["amodal-run", f"hydra.run.dir={folder}", *overrides]
+    main()
