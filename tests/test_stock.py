@@ -109,6 +109,16 @@ def test_flux_with_neutral_additions_is_the_stock_inpainting_pipeline(batch, str
     assert all(np.abs(a.astype(int) - b).mean() > 0.5 for a, b in zip(mode, stock))
 
 
+@pytest.mark.parametrize("family", ["sd", "sdxl"])
+def test_eq7_that_never_applies_leaves_the_stock_image(family, batch):
+    """Eq. 7 switched on but for no step (``leakage_until=0``): on SD and SDXL still the stock image, bit
+    for bit, so preparing eq. 7 (the condition latents, the recorded noise) takes no draw from the
+    generators the pipeline draws from. (On Flux eq. 7 replaces the pipeline's own eq. 5 blend, so
+    there it would be no blend at all.)"""
+    idle = neutral(family, leakage="eq7", s=0.3, leakage_until=0.0).inpaint(*batch)
+    assert all(np.array_equal(a, b) for a, b in zip(idle, stock_images(family, *batch, guidance_scale=1.0)))
+
+
 @pytest.mark.parametrize("strength", [1.0, 0.6])
 def test_stock_leakage_and_s_one_differ_on_sd_and_coincide_on_flux(batch, strength):
     """``leakage=stock`` is not s = 1. SD's 9-channel pipeline blends nothing (the UNet sees M), while
