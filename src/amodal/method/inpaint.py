@@ -188,9 +188,8 @@ class DiffusionInpainter:
                 _LOADED.clear()  # free the previous backbone before loading the next
                 pipe = self.source.load(self.device, self.dtype)
                 pipe.set_progress_bar_config(disable=True)
-                vae = pipe.vae
-                if self.dtype == torch.float16 and getattr(vae.config, "force_upcast", False):
-                    vae.to(torch.float32)  # SDXL's VAE overflows in fp16; the pipeline upcasts it too
+                # the VAE stays in the pipeline's dtype, as the stock pipelines expect: SDXL's upcasts
+                # itself to encode and decode (its VAE overflows in float16); SD's and Flux's feed it theirs
                 self._pipe = pipe
                 _LOADED[key] = (pipe, self._encode_prompt())
             self._pipe, self._embeddings = _LOADED[key]
@@ -221,10 +220,18 @@ class DiffusionInpainter:
 
     # -- latents -------------------------------------------------------------------------------
     def _encode(self, images: torch.Tensor) -> torch.Tensor:
-        """Images in [−1, 1] → scaled latents, the posterior's mode (``vae_latents=mode``)."""
+        """Images in [−1, 1] → scaled latents, the posterior's mode (``vae_latents=mode``), in the VAE's
+        dtype, or in float32 where the pipeline itself encodes so (SDXL's float16 VAE overflows)."""
         vae = self.pipe.vae
-        with torch.no_grad():
-            latents = vae.encode(images.to(vae.device, vae.dtype)).latent_dist.mode()
+        upcast = self.family == "sdxl" and vae.dtype == torch.float16 and vae.config.force_upcast
+        if upcast:
+            vae.to(torch.float32)
+        try:
+            with torch.no_grad():
+                latents = vae.encode(images.to(vae.device, vae.dtype)).latent_dist.mode()
+        finally:
+            if upcast:
+                vae.to(torch.float16)
         shift = getattr(vae.config, "shift_factor", None) or 0.0
         return ((latents - shift) * vae.config.scaling_factor).to(self.dtype)
 
