@@ -21,5 +21,9 @@ def numpy_rng(seed: int, *stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, *stream])
 
 
-def torch_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
+def torch_generator(seed: int, *stream: int, device: str | torch.device = "cpu") -> torch.Generator:
+    """A torch generator for one object: seeded with ``seed`` itself (what a diffusers pipeline is given),
+    or, with ``stream``, for one named use of the object's randomness, independent of that one."""
+    if stream:
+        seed = int(numpy_rng(seed, *stream).integers(2**63))
     return torch.Generator(device=device).manual_seed(seed)

@@ -85,8 +85,7 @@ class PretrainedPipeline(PipelineSource):
         quantize: str | None = None,
     ) -> None:
         pipeline_class(family)
-        if quantize not in (None, "qint8", "qfloat8"):
-            raise ConfigError(f"backbone.pipeline.quantize={quantize!r}: use null, qint8 or qfloat8")
+        check_quantize(quantize)
         self.family, self.model, self.revision, self.variant = family, model, revision, variant
         self.local_files_only, self.quantize = local_files_only, quantize
 
@@ -144,6 +143,11 @@ class PretrainedPipeline(PipelineSource):
         return pipe.to(device)
 
 
+def check_quantize(quantize: str | None) -> None:
+    if quantize not in (None, "qint8", "qfloat8"):
+        raise ConfigError(f"backbone.pipeline.quantize={quantize!r}: use null, qint8 or qfloat8")
+
+
 def quantize_transformer(pipe, weights: str) -> None:
     """8-bit weights for the denoiser (and T5), as the paper did for Flux on a 24 GB card."""
     try:
@@ -161,18 +165,23 @@ def quantize_transformer(pipe, weights: str) -> None:
 
 
 class TinyPipeline(PipelineSource):
-    """A tiny random-weight pipeline of ``family`` (``models/tiny.py``): the real classes, toy width."""
+    """A tiny random-weight pipeline of ``family`` (``models/tiny.py``): the real classes, toy width;
+    ``quantize`` as a real one's (a variant that runs Flux in 8 bits runs a tiny backbone in 8 bits too)."""
 
-    def __init__(self, family: str, seed: int = 0) -> None:
+    def __init__(self, family: str, seed: int = 0, quantize: str | None = None) -> None:
         pipeline_class(family)
-        self.family, self.seed = family, seed
+        check_quantize(quantize)
+        self.family, self.seed, self.quantize = family, seed, quantize
 
     def describe(self) -> str:
         return f"tiny-{self.family}"
 
     def identity(self) -> tuple:
-        return ("tiny", self.family, self.seed)
+        return ("tiny", self.family, self.seed, self.quantize)
 
     def load(self, device: str, dtype: torch.dtype):
         pipe = tiny_pipeline(self.family, self.seed).to(device)
-        return pipe if dtype == torch.float32 else pipe.to(dtype=dtype)  # built in float32 already
+        pipe = pipe if dtype == torch.float32 else pipe.to(dtype=dtype)  # built in float32 already
+        if self.quantize:
+            quantize_transformer(pipe, self.quantize)
+        return pipe

@@ -78,21 +78,23 @@ def vae(latent_channels: int = 4, flux: bool = False) -> AutoencoderKL:
     ).eval()
 
 
-def _sd_unet(**extra) -> UNet2DConditionModel:
+def _sd_unet(in_channels: int = 9, **extra) -> UNet2DConditionModel:
     return UNet2DConditionModel(
-        sample_size=16, in_channels=9, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
+        sample_size=16, in_channels=in_channels, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), norm_num_groups=8, **extra,
     ).eval()
 
 
-def tiny_sd() -> StableDiffusionInpaintPipeline:
+def tiny_sd(unet_channels: int = 9) -> StableDiffusionInpaintPipeline:
+    """``unet_channels=4``: a text-to-image UNet (latents only), which the same pipeline runs with its
+    own eq. 5 blend after every step instead of feeding it the mask."""
     tokenizer = clip_tokenizer()
     return StableDiffusionInpaintPipeline(
         vae=vae(),
         text_encoder=clip_text_encoder(tokenizer),
         tokenizer=tokenizer,
-        unet=_sd_unet(cross_attention_dim=TEXT_WIDTH, attention_head_dim=8),
+        unet=_sd_unet(unet_channels, cross_attention_dim=TEXT_WIDTH, attention_head_dim=8),
         scheduler=PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                 skip_prk_steps=True, steps_offset=1, set_alpha_to_one=False),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
@@ -143,10 +145,11 @@ def tiny_flux() -> FluxInpaintPipeline:
 BUILDERS = {"sd": tiny_sd, "sdxl": tiny_sdxl, "flux": tiny_flux}
 
 
-def tiny_pipeline(family: str, seed: int = 0):
-    """A tiny pipeline of ``family`` with weights drawn from ``seed`` (the global RNG is left as it was)."""
+def tiny_pipeline(family: str, seed: int = 0, **options):
+    """A tiny pipeline of ``family`` with weights drawn from ``seed`` (the global RNG is left as it was);
+    ``options`` go to its builder (``unet_channels=4`` for sd)."""
     if family not in BUILDERS:
         raise ConfigError(f"tiny backbone family {family!r}: use one of {', '.join(FAMILIES)}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return BUILDERS[family]()
+        return BUILDERS[family](**options)

@@ -1,0 +1,215 @@
+"""Our inpainter is the stock diffusers pipeline plus eqs. 7 and 11, nothing else.
+
+Real backbones cannot be loaded here; what protects their users is that, on tiny random-weight
+pipelines of the real classes (``models/tiny.py``),
+- with the method's additions neutral (``leakage=stock``: no eq. 7 callback; w = 0; VAE latents
+  sampled as the pipelines sample them), our x̂₀ is the stock pipeline's, called directly with the same
+  condition image, mask, prompt and generators. Equal means bit-identical images here: both get
+  contiguous NCHW images (a channels-last view, which the H×W×3 arrays give, made the VAE round
+  differently: 1 grey level) and one prompt for the batch;
+- eq. 7 with s = 1 is diffusers' own eq. 5 blend, which pins x_t to the next timestep's noise level;
+- the noise prediction ``scheduler.step`` receives is eq. 11, (1 + w)·ε(M) − w·ε(∅).
+"""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from amodal.method.inpaint import DiffusionInpainter, LeakageCallback, PipelineDraws, noised_sd
+from amodal.method.leakage import Leakage
+from amodal.models.loading import TinyPipeline
+from amodal.models.tiny import tiny_pipeline
+from amodal.seeding import torch_generator
+
+SIZE, STEPS = 64, 4
+STOCK = {"sd": "StableDiffusionInpaintPipeline", "sdxl": "StableDiffusionXLInpaintPipeline",
+         "flux": "FluxInpaintPipeline"}
+
+
+@pytest.fixture(scope="module")
+def batch():
+    """Three condition images x in [−1, 1], their areas M and seeds."""
+    rng = np.random.default_rng(1)
+    conditions = [rng.uniform(-1, 1, (SIZE, SIZE, 3)).astype(np.float32) for _ in range(3)]
+    areas = []
+    for i in range(3):
+        area = np.zeros((SIZE, SIZE), bool)
+        area[8 + 6 * i : 44 + 4 * i, 12 + 4 * i : 52] = True
+        areas.append(area)
+    return conditions, areas, [5, 6, 7]
+
+
+def as_tensors(conditions, areas):
+    """The same inputs as a user of the stock pipeline passes them: NCHW images in [0, 1], masks N×1×H×W."""
+    image = (torch.from_numpy(np.stack(conditions)).permute(0, 3, 1, 2).contiguous() + 1) / 2
+    mask = torch.from_numpy(np.stack(areas)).float()[:, None]
+    return image, mask
+
+
+def to_uint8(images: torch.Tensor) -> list[np.ndarray]:
+    return list(np.clip(np.rint(images.permute(0, 2, 3, 1).numpy() * 255), 0, 255).astype(np.uint8))
+
+
+def stock_images(family, conditions, areas, seeds, strength=1.0, dtype=torch.float32, **extra):
+    """The stock pipeline, a fresh copy with the same weights, called directly: no code of ours. One
+    prompt for the whole batch, as ours encodes it once (a batch of three "" gives SDXL's pooled text
+    embedding another rounding: 1 grey level in one pixel)."""
+    pipe = tiny_pipeline(family, seed=0).to(dtype=dtype)
+    assert type(pipe).__name__ == STOCK[family]
+    pipe.set_progress_bar_config(disable=True)
+    image, mask = as_tensors(conditions, areas)
+    with torch.no_grad():
+        out = pipe(prompt="", num_images_per_prompt=len(seeds), image=image, mask_image=mask, height=SIZE,
+                   width=SIZE, strength=strength, num_inference_steps=STEPS,
+                   generator=[torch_generator(s) for s in seeds], output_type="pt", **extra)
+    return to_uint8(out.images.float())
+
+
+def neutral(family, **settings):
+    """The method with its additions neutral: no eq. 7, no guidance, the VAE sampled as the pipelines do."""
+    settings = {"resolution": SIZE, "steps": STEPS, "leakage": "stock", "w": 0.0, "vae_latents": "sample",
+                **settings}
+    return DiffusionInpainter(TinyPipeline(family, seed=0), **settings)
+
+
+@pytest.mark.parametrize("strength", [1.0, 0.5])
+def test_sd_with_neutral_additions_is_the_stock_inpainting_pipeline(batch, strength):
+    """Identical, bit for bit: the pipeline draws its start noise, then the masked image's posterior
+    sample, from each object's generator, and nothing of ours draws from it in between. Also with a
+    strength below 1, where it first samples the image's latents to noise them."""
+    ours = neutral("sd", strength=strength).inpaint(*batch)
+    stock = stock_images("sd", *batch, strength=strength, guidance_scale=1.0)
+    assert all(np.array_equal(a, b) for a, b in zip(ours, stock))
+    # control: the posterior's mode instead of its sample is visibly another image
+    mode = neutral("sd", vae_latents="mode").inpaint(*batch)
+    assert all(np.abs(a.astype(int) - b).mean() > 0.5 for a, b in zip(mode, stock))
+
+
+@pytest.mark.parametrize("strength", [1.0, 0.9999])
+def test_sdxl_with_neutral_additions_is_the_stock_inpainting_pipeline(batch, strength):
+    """Identical, bit for bit, at the paper's strength 1 (pure noise) and at SDXL's stock 0.9999."""
+    ours = neutral("sdxl", strength=strength).inpaint(*batch)
+    stock = stock_images("sdxl", *batch, strength=strength, guidance_scale=1.0)
+    assert all(np.array_equal(a, b) for a, b in zip(ours, stock))
+    mode = neutral("sdxl", vae_latents="mode").inpaint(*batch)
+    assert all(np.abs(a.astype(int) - b).mean() > 0.5 for a, b in zip(mode, stock))
+
+
+@pytest.mark.parametrize("strength", [1.0, 0.6])
+def test_flux_with_neutral_additions_is_the_stock_inpainting_pipeline(batch, strength):
+    """Identical, bit for bit, at the paper's strength 1 and Flux's stock 0.6: the pipeline samples the
+    image's latents, then its start noise, and blends with M by its own eq. 5 after every step. Ours
+    hands it zeros as masked-image latents, which its transformer never reads; the VAE pass they spare
+    was the generator's last draw."""
+    ours = neutral("flux", strength=strength).inpaint(*batch)
+    stock = stock_images("flux", *batch, strength=strength, max_sequence_length=256)
+    assert all(np.array_equal(a, b) for a, b in zip(ours, stock))
+    mode = neutral("flux", vae_latents="mode").inpaint(*batch)
+    assert all(np.abs(a.astype(int) - b).mean() > 0.5 for a, b in zip(mode, stock))
+
+
+@pytest.mark.parametrize("family", ["sd", "sdxl", "flux"])
+def test_in_float16_too_the_neutral_method_is_the_stock_pipeline(family, batch):
+    """Identical in float16 as well: the VAE stays in the pipeline's dtype (SDXL's pipeline upcasts it
+    to encode and decode by itself), where an upcast of ours once broke SD and Flux in float16."""
+    extra = {"max_sequence_length": 256} if family == "flux" else {"guidance_scale": 1.0}
+    ours = neutral(family, dtype="float16").inpaint(*batch)
+    stock = stock_images(family, *batch, dtype=torch.float16, **extra)
+    assert all(np.array_equal(a, b) for a, b in zip(ours, stock))
+
+
+@pytest.mark.parametrize("family", ["sd", "sdxl"])
+def test_eq7_that_never_applies_leaves_the_stock_image(family, batch):
+    """Eq. 7 switched on but for no step (``leakage_until=0``): on SD and SDXL still the stock image, bit
+    for bit, so preparing eq. 7 (the condition latents, the recorded noise) takes no draw from the
+    generators the pipeline draws from. (On Flux eq. 7 replaces the pipeline's own eq. 5 blend, so
+    there it would be no blend at all.)"""
+    idle = neutral(family, leakage="eq7", s=0.3, leakage_until=0.0).inpaint(*batch)
+    assert all(np.array_equal(a, b) for a, b in zip(idle, stock_images(family, *batch, guidance_scale=1.0)))
+
+
+@pytest.mark.parametrize("strength", [1.0, 0.6])
+def test_stock_leakage_and_s_one_differ_on_sd_and_coincide_on_flux(batch, strength):
+    """``leakage=stock`` is not s = 1. SD's 9-channel pipeline blends nothing (the UNet sees M), while
+    s = 1 is eq. 5 after every step; FluxInpaintPipeline's own step already is eq. 5, so there the two
+    agree, to 1 grey level (the rounding of x_t + M·(x̃_t − x_t) against M·x̃_t + (1 − M)·x_t)."""
+    sd = [neutral("sd", leakage=lk, s=1.0, strength=strength).inpaint(*batch) for lk in ("stock", "eq7")]
+    assert all(np.abs(a.astype(int) - b).mean() > 1 for a, b in zip(*sd))
+    flux = [neutral("flux", leakage=lk, s=1.0, strength=strength).inpaint(*batch) for lk in ("stock", "eq7")]
+    assert all(np.abs(a.astype(int) - b).max() <= 1 for a, b in zip(*flux))
+
+
+class CurrentTimestep(LeakageCallback):
+    """A wrong eq. 7: x_t noised to the timestep just denoised, not the level the latents now have."""
+
+    def known(self, scheduler, timesteps, i):
+        return self.add_noise(scheduler, self.draws.image_latents, self.draws.noise, timesteps[i])
+
+
+@pytest.mark.parametrize("strength", [1.0, 0.5])
+def test_eq7_with_s_one_is_diffusers_eq5_blend_on_a_4_channel_unet(batch, strength):
+    """On a 4-channel UNet the SD pipeline blends by eq. 5 after every step, with the condition image
+    noised to the NEXT timestep. Our callback with s = 1, the pipeline's own blend made a no-op (an
+    all-ones mask), gives the same final latents: equal to 1e-5 (eq. 7 computes x_t + s·M·(x̃_t − x_t),
+    which rounds differently from M·x̃_t + (1 − M)·x_t). Noising to the current timestep instead fails.
+    With strength < 1 the loop starts later in the schedule, and x_t follows it."""
+    conditions, areas, seeds = batch
+    pipe = tiny_pipeline("sd", seed=0, unet_channels=4)
+    pipe.set_progress_bar_config(disable=True)
+    image, mask = as_tensors(conditions, areas)
+    area = F.interpolate(mask, size=(SIZE // pipe.vae_scale_factor,) * 2, mode="nearest")
+
+    def final_latents(mask_image, callback=None):
+        with torch.no_grad():
+            return pipe(prompt=[""] * len(seeds), image=image, mask_image=mask_image, height=SIZE, width=SIZE,
+                        strength=strength, num_inference_steps=STEPS, guidance_scale=1.0,
+                        generator=[torch_generator(s) for s in seeds], callback_on_step_end=callback,
+                        output_type="latent").images
+
+    stock = final_latents(mask)
+
+    def ours(callback_class):
+        draws = PipelineDraws()
+        with draws.watching(pipe):
+            return final_latents(torch.ones_like(mask), callback_class(Leakage(strength=1.0), area, noised_sd, draws))
+
+    assert torch.allclose(ours(LeakageCallback), stock, atol=1e-5)
+    assert (ours(CurrentTimestep) - stock).abs().max() > 1e-2  # the control: a timestep off is caught
+
+
+def test_the_noise_prediction_the_scheduler_receives_is_eq11(batch):
+    """With w = 2: ε(M) and ε(∅) from separate UNet calls (∅: the all-zero mask, the whole condition
+    image as the masked image), guided by eq. 11, equal what ``scheduler.step`` gets, to 1e-5."""
+    conditions, areas, seeds = batch
+    w = 2.0
+    inp = DiffusionInpainter(TinyPipeline("sd", seed=0), resolution=SIZE, steps=STEPS, w=w, vae_latents="mode")
+    pipe = inp.pipe
+    received = []
+    step = pipe.scheduler.step
+
+    def spy(model_output, timestep, sample, *args, **kwargs):
+        received.append((model_output.clone(), timestep, sample.clone()))
+        return step(model_output, timestep, sample, *args, **kwargs)
+
+    pipe.scheduler.step = spy
+    try:
+        inp.inpaint(conditions, areas, seeds)
+    finally:
+        del pipe.scheduler.step  # the pipeline is shared within the process
+
+    x = torch.from_numpy(np.stack(conditions)).permute(0, 3, 1, 2).contiguous()
+    m = torch.from_numpy(np.stack(areas)).float()[:, None]
+    m_latent = F.interpolate(m, size=(SIZE // pipe.vae_scale_factor,) * 2, mode="nearest")
+    masked, whole = inp._encode(x * (m < 0.5)), inp._encode(x)
+    text = tiny_pipeline("sd", seed=0).encode_prompt("", "cpu", len(seeds), False)[0]
+    assert len(received) == len(pipe.scheduler.timesteps)
+    for noise_prediction, t, latents in received:
+        z = pipe.scheduler.scale_model_input(latents, t)
+        with torch.no_grad():
+            eps_m = pipe.unet(torch.cat([z, m_latent, masked], 1), t, encoder_hidden_states=text).sample
+            eps_empty = pipe.unet(torch.cat([z, torch.zeros_like(m_latent), whole], 1), t,
+                                  encoder_hidden_states=text).sample
+        assert torch.allclose(noise_prediction, (1 + w) * eps_m - w * eps_empty, atol=1e-5)
+        # the control: the halves swapped (∅ guided towards, M away from) is caught
+        assert not torch.allclose(noise_prediction, (1 + w) * eps_empty - w * eps_m, atol=1e-3)
