@@ -47,7 +47,8 @@ class Condition:
 
     def __init__(self, object_noise: float = 0.3) -> None:
         if not 0.0 <= object_noise <= 1.0:
-            raise ConfigError(f"condition.object_noise={object_noise}: s_obj must lie in [0, 1]")
+            raise ConfigError(f"method.condition.object_noise={object_noise}: eq. 9's noise strength must lie "
+                              "in [0, 1] (it follows backbone.s unless set)")
         self.object_noise = object_noise
 
     def __call__(self, image, visible, background, rng) -> np.ndarray:
