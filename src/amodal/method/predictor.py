@@ -15,8 +15,9 @@ class Prediction:
     mask: np.ndarray
     """The predicted amodal mask Â: bool H×W at the image's original resolution."""
     pictures: dict[str, np.ndarray] = field(default_factory=dict)
-    """Intermediate pictures (inpainting area, condition image, inpainted image) for panels and W&B,
-    at the original resolution: bool masks or uint8 RGB images."""
+    """Intermediate pictures for panels and W&B: the inpainting area (a bool mask at the original
+    resolution), the condition image and the inpainted image (uint8 RGB at the model's view: the crop, or
+    the whole image resized)."""
 
 
 class Predictor:
