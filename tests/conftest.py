@@ -57,10 +57,12 @@ def run_app(tmp_path):
     return run
 
 
-def cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run a console script of this package as a user would (``amodal-run ...``)."""
+def cli(*args: str, cwd: Path | None = None, timeout: float = 300,
+        pythonpath: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
+    """Run a console script of this package as a user would (``amodal-run ...``), with ``pythonpath``
+    (a user's own modules) before the package."""
     bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HYDRA_FULL_ERROR": "0"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, [*pythonpath, REPO / "src"])), "HYDRA_FULL_ERROR": "0"}
     return subprocess.run([str(bin_dir / args[0]), *args[1:]], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
 

@@ -13,6 +13,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -35,15 +36,15 @@ class RunRecord:
     baseline: dict | None = None
     """The metrics Â = V would get on the same objects (``metrics.visible_baseline``), where known."""
 
-    @property
+    @cached_property
     def acting_choices(self) -> dict[str, str]:
         return acting_choices(self.config, self.choices) if self.config else dict(self.choices)
 
-    @property
+    @cached_property
     def acting_values(self) -> dict[str, str]:
         return acting_values(self.config) if self.config else {}
 
-    @property
+    @cached_property
     def settings(self) -> dict[str, str]:
         """The acting choices and config values, by name (``area``, ``backbone.s``)."""
         return {**self.acting_values, **self.acting_choices}
