@@ -154,7 +154,11 @@ def test_values_are_spelled_one_way():
 
 
 def test_a_value_a_choice_already_tells_is_not_a_column_of_its_own():
-    # variant=no_leakage sets backbone.s = 1: the variant says it; a sweep over both says more
+    # variant=ours_sdxl picks the backbone, variant=no_leakage sets backbone.s = 1: the variant says it
+    assert differing([{"variant": "ours_sd15", "backbone": "sd15", "area": "hull"},
+                      {"variant": "ours_sdxl", "backbone": "sdxl", "area": "hull"},
+                      {"variant": "ours_sdxl", "backbone": "sdxl", "area": "rect"}],
+                     [{}, {}, {}]) == ["variant", "area"]
     assert differing([{"variant": "full"}, {"variant": "no_leakage"}],
                      [{"backbone.s": "0.3"}, {"backbone.s": "1"}]) == ["variant"]
     assert differing([{"backbone": "sd15"}, {"backbone": "sd15"}, {"backbone": "sdxl"}, {"backbone": "sdxl"}],

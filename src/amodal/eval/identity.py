@@ -111,21 +111,21 @@ def format_value(value, digits: int | None = None) -> str:
 
 def differing(choices: Sequence[dict[str, str]], values: Sequence[dict[str, str]]) -> list[str]:
     """The columns that tell runs apart: the acting choices that differ, then the config values that
-    differ and are not already told by those choices (``backbone.s`` beside ``variant=no_leakage``
-    says nothing new; beside ``backbone=sd15,sdxl`` swept with ``backbone.s=0.1,0.3`` it does)."""
-    def varies(rows: Sequence[dict[str, str]], key: str) -> bool:
-        return len({r[key] for r in rows if key in r}) > 1
+    differ, each left out where the columns before it already tell it: ``backbone`` beside
+    ``variant=ours_sd15,ours_sdxl``, ``backbone.s`` beside ``variant=no_leakage``; but ``backbone.s``
+    swept with ``backbone=sd15,sdxl`` stays."""
+    def told(rows: Sequence[dict[str, str]], key: str, by: list[str]) -> bool:
+        seen: dict[tuple, set[str]] = {}
+        for run_choices, row in zip(choices, rows):
+            if key in row:
+                seen.setdefault(tuple(run_choices.get(k) for k in by), set()).add(row[key])
+        return all(len(v) == 1 for v in seen.values())
 
-    chosen = [k for k in _ordered(choices) if varies(choices, k)]
-
-    def told_by_choices(key: str) -> bool:
-        by_choices: dict[tuple, set[str]] = {}
-        for run_choices, run_values in zip(choices, values):
-            if key in run_values:
-                by_choices.setdefault(tuple(run_choices.get(k) for k in chosen), set()).add(run_values[key])
-        return all(len(v) == 1 for v in by_choices.values())
-
-    return chosen + [k for k in _ordered(values) if varies(values, k) and not told_by_choices(k)]
+    columns: list[str] = []
+    for key in _ordered(choices):
+        if not told(choices, key, columns):
+            columns.append(key)
+    return columns + [k for k in _ordered(values) if not told(values, k, columns)]
 
 
 def _ordered(rows: Iterable[dict[str, str]]) -> list[str]:
