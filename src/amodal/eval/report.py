@@ -200,8 +200,8 @@ def latex_table(header: list[str], rows: list[list[str]], *, text_columns: int, 
     return "\n".join(lines) + "\n"
 
 
-RUNS_CAPTION = ("mIoU (%) of each run, over all occluded objects and by occlusion rate (≤X%: at most X% hidden); "
-                "n: objects")
+RUNS_CAPTION = ("mIoU (%) of each run, overall (occluded objects, unless the run counted the unoccluded ones too) "
+                "and by occlusion rate (≤X%: at most X% hidden); n: objects")
 
 
 def runs_latex(records: list[RunRecord]) -> str:

@@ -195,7 +195,8 @@ def not_run(records: list[RunRecord]) -> list[str]:
 def report_markdown(records: list[RunRecord], tables: list[Comparison]) -> str:
     """The runs table, the paper's tables beside ours (with their warnings), and the tables not run."""
     header, rows = runs_table(records)
-    text = ("mIoU (%) over all occluded objects and by occlusion rate; n: objects.\n\n" + to_markdown(header, rows)
+    text = ("mIoU (%) overall and by occlusion rate (≤X%: objects at most X% hidden); n: objects.\n\n"
+            + to_markdown(header, rows)
             + "".join("\n\n" + c.markdown() for c in tables) + "\n")
     if not_run(records):
         text += "\nNot run here: " + "; ".join(not_run(records)) + "\n"
