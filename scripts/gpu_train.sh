@@ -3,7 +3,7 @@
 # pipeline (float16, with its MODEL_CARD.md) as one archive in $OUT: the device tool brings back at most
 # 8 files of at most 16 MiB each. Run from the repository root THERE, after scripts/gpu_wheels.sh HERE:
 #   device run: command="bash scripts/gpu_train.sh", carry=[".whl"], timeout_s=600
-# Extra arguments are overrides of conf/train/synthetic.yaml (they follow the GPU recipe's, so they win).
+# Extra arguments are overrides of conf_train/synthetic.yaml (they follow the GPU recipe's, so they win).
 # Then, here: tar -xf <files_at>/synthetic_sd.tar -C /tmp && amodal-run experiment=synthetic_ablation \
 #   variant=full backbone.pipeline.model=/tmp/synthetic_sd backbone.resolution=128   (README, "The synthetic backbone")
 set -euo pipefail

@@ -57,11 +57,13 @@ def run_app(tmp_path):
     return run
 
 
-def cli(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None
-        ) -> subprocess.CompletedProcess:
-    """Run a console script of this package as a user would (``amodal-run ...``); ``env`` adds variables."""
+def cli(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None,
+        pythonpath: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
+    """Run a console script of this package as a user would (``amodal-run ...``); ``env`` adds variables,
+    ``pythonpath`` (a user's own modules) goes before the package."""
     bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HYDRA_FULL_ERROR": "0", **(env or {})}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, [*pythonpath, REPO / "src"])), "HYDRA_FULL_ERROR": "0",
+           **(env or {})}
     return subprocess.run([str(bin_dir / args[0]), *args[1:]], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
 

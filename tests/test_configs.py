@@ -5,12 +5,11 @@ from pathlib import Path
 import pytest
 
 from amodal.config import build, config_dir
-from tests.conftest import composed
+from tests.conftest import cli, composed
 
-OVERLAYS = ("experiment", "variant")  # @package _global_ configs, tested in test_experiments.py and below
-# hydra/ holds launchers, train/ the primary config of amodal-train-synthetic: not groups of amodal-run
-GROUPS = sorted(p.name for p in config_dir().iterdir()
-                if p.is_dir() and p.name not in (*OVERLAYS, "hydra", "train"))
+OVERLAYS = ("experiment", "variant", "debug")  # @package _global_ configs, tested in test_experiments.py and below
+# hydra/ holds launchers: not a group of amodal-run
+GROUPS = sorted(p.name for p in config_dir().iterdir() if p.is_dir() and p.name not in (*OVERLAYS, "hydra"))
 NEEDS = {("dataset", "folder"): "folder_dataset"}
 EXTRA = {  # the defaults of these need real weights
     ("method", "inpaint"): ["backbone=tiny_sd", "extractor=tiny_sam"],
@@ -51,3 +50,29 @@ def test_every_variant_composes_into_a_method_that_builds(variant, tmp_path):
         method = build(cfg.method, "method")
     expected = {"sam": "ModalPredictor", "sam2": "ModalPredictor"}.get(variant, "InpaintPredictor")
     assert type(method).__name__ == expected
+
+
+@pytest.mark.parametrize("extra", [[], ["experiment=quickstart"], ["logger=wandb", "output.pictures=4"]])
+def test_debug_fast_is_a_few_objects_no_pictures_no_wandb_one_small_view(extra, tmp_path):
+    with composed(["debug=fast", "backbone=tiny_sd", *extra], tmp_path) as cfg:
+        assert cfg.dataset.limit == 4 and cfg.view.size == cfg.backbone.resolution == 128
+        if extra[:1] == ["logger=wandb"]:  # the command line still wins
+            assert cfg.logger._target_.endswith("WandbLogger") and cfg.output.pictures == 4
+        else:
+            assert cfg.logger._target_ == "amodal.loggers.RunLogger" and cfg.output.pictures == 0
+
+
+def test_debug_fast_runs(tmp_path):
+    result = cli("amodal-run", "debug=fast", "method=area", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 0, result.stderr
+    assert len((tmp_path / "run" / "results.jsonl").read_text().splitlines()) == 4
+    assert not (tmp_path / "run" / "pictures").exists() and not (tmp_path / "run" / "wandb").exists()
+
+
+def test_help_lists_the_groups_of_amodal_run_and_not_the_training_config():
+    groups = cli("amodal-run", "--help").stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
+    assert "area: depth, hull, rect" in groups and "debug: fast" in groups
+    assert "train" not in groups
+    training = cli("amodal-train-synthetic", "--help")  # its config, from its own root, still composes
+    assert training.returncode == 0 and "amodal-train-synthetic is powered by Hydra" in training.stdout
+    assert "unet:" in training.stdout and "vae:" in training.stdout

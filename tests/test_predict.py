@@ -27,9 +27,11 @@ def test_predict_writes_a_mask_of_exactly_the_images_size(tmp_path):
     amodal = read_mask(out / "photo_amodal.png")
     assert amodal.shape == (427, 640)
     assert amodal[100:300, 200:400].mean() > 0.5  # the visible part is in the amodal mask
-    for kind in ("overlay", "area", "condition", "inpainted"):
-        assert (out / f"photo_{kind}.png").is_file()
-    assert Image.open(out / "photo_overlay.png").size == (640, 427)
+    for kind in ("overlay", "area"):  # at the image's size
+        assert Image.open(out / f"photo_{kind}.png").size == (640, 427)
+    for kind in ("condition", "inpainted"):  # at the model's view, a 64 px crop, and named so
+        assert Image.open(out / f"photo_{kind}_crop64x64.png").size == (64, 64)
+    assert sorted(p.suffix for p in out.iterdir()) == [".png"] * 5  # and no empty predict.log
 
 
 def test_greyscale_image_and_bad_masks_are_handled(tmp_path):
@@ -49,3 +51,27 @@ def test_greyscale_image_and_bad_masks_are_handled(tmp_path):
     empty = cli("amodal-predict", f"image={tmp_path / 'grey.png'}", f"visible={tmp_path / 'empty.png'}",
                 f"out={tmp_path / 'o'}", "method=area")
     assert empty.returncode == 2 and "is empty" in empty.stderr
+
+
+def test_the_overlay_shows_what_the_method_added_in_a_colour_of_its_own(tmp_path):
+    """An L-shaped V on a grey image; method=area predicts its hull, which adds the triangle in the bend."""
+    from amodal.eval.pictures import COLOURS
+
+    image = np.full((96, 128, 3), 100, np.uint8)
+    Image.fromarray(image).save(tmp_path / "grey.png")
+    visible = np.zeros((96, 128), bool)
+    visible[20:70, 20:40] = visible[50:70, 20:100] = True
+    Image.fromarray(visible.astype(np.uint8) * 255).save(tmp_path / "l.png")
+    result = cli("amodal-predict", f"image={tmp_path / 'grey.png'}", f"visible={tmp_path / 'l.png'}",
+                 f"out={tmp_path / 'o'}", "method=area")
+    assert result.returncode == 0, result.stderr
+    overlay = np.asarray(Image.open(tmp_path / "o" / "grey_overlay.png"))
+    added = read_mask(tmp_path / "o" / "grey_amodal.png") & ~visible
+    assert added.sum() > 200
+
+    def tint(colour):
+        return tuple((0.55 * 100 + 0.45 * np.asarray(colour, np.float32)).astype(np.uint8))
+
+    assert tuple(overlay[40, 50]) == tint(COLOURS["added"]) and added[40, 50]  # inside Â \ V
+    assert tuple(overlay[60, 30]) == tint(COLOURS["visible"])  # inside V
+    assert tuple(overlay[10, 110]) == (100, 100, 100)  # outside both

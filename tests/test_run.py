@@ -151,3 +151,17 @@ def test_the_run_folder_records_the_config_as_composed_and_resolved(run_app):
     assert "method=visible" in yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text())
     hydra_yaml = yaml.safe_load((run_dir / ".hydra" / "hydra.yaml").read_text())
     assert hydra_yaml["hydra"]["runtime"]["choices"]["method"] == "visible"
+
+
+def test_run_log_records_the_choices_where_the_results_are_and_the_metrics(tmp_path):
+    run_dir = tmp_path / "run"
+    result = cli("amodal-run", "logger=none", "method=area", "area=rect", "dataset.n_images=1",
+                 "output.progress=false", f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr
+    log = (run_dir / "run.log").read_text()
+    assert "choices: dataset=synthetic method=area area=rect; device cpu, dtype float32, seed 0" in log
+    assert f"results: {run_dir / 'results.jsonl'}" in log and f"metrics: {run_dir / 'metrics.json'}" in log
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    (miou,) = [line for line in log.splitlines() if line.startswith("| mIoU |")]
+    assert miou.split("|")[2].strip() == f"{100 * metrics['miou']:.1f}"
+    assert f"| n | {metrics['n']} |" in log

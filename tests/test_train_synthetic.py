@@ -7,7 +7,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from amodal.config import config_dir
+from amodal.config import train_config_dir
 from amodal.errors import ConfigError
 from amodal.method.area import convex_hull_area
 from amodal.models import train as train_module
@@ -26,7 +26,7 @@ TINY = [
 
 def tiny_config(*overrides):
     GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(config_dir() / "train")):
+    with initialize_config_dir(version_base="1.3", config_dir=str(train_config_dir())):
         cfg = compose("synthetic", overrides=[*TINY, *overrides])
     GlobalHydra.instance().clear()
     return cfg

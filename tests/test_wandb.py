@@ -4,9 +4,14 @@ Offline runs are a binary log (``run-<id>.wandb``) plus media files; config valu
 the group are stored as plain protobuf strings, so the tests look for them in the bytes.
 """
 
+import base64
+import hashlib
 import json
 
-from tests.conftest import cli
+import pytest
+
+from amodal.eval.results import read_rows
+from tests.conftest import cli, composed
 
 
 def offline_runs(run_dir):
@@ -53,3 +58,55 @@ def test_a_multirun_ends_with_a_summary_run_holding_the_report(tmp_path):
     assert list((summary / "files" / "media" / "images").glob("buckets_*.png"))
     (table,) = (summary / "files" / "media" / "table").glob("runs_*.table.json")
     assert len(json.loads(table.read_text())["data"]) == 2
+
+
+def test_a_run_logs_a_row_per_scored_object_and_its_files_as_an_artifact(tmp_path):
+    run_dir = tmp_path / "run"
+    result = cli("amodal-run", "logger=wandb", "method=visible", "backbone=sd15", "dataset.n_images=2",
+                 "output.progress=False", "output.pictures=0", f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr
+    (run,) = offline_runs(run_dir)
+    run_id = (run_dir / "wandb_run_id.txt").read_text().strip()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    scored = [r for r in read_rows(run_dir / "results.jsonl") if r.get("iou") is not None]
+    (table,) = (run / "files" / "media" / "table").glob("objects_*.table.json")
+    table = json.loads(table.read_text())
+    assert table["columns"] == ["dataset", "image_id", "object_id", "category", "occlusion_rate", "iou", "seconds"]
+    assert len(table["data"]) == len(scored) == metrics["counts"]["scored"] > 5
+    assert table["data"] == [[r[c] for c in table["columns"]] for r in scored]
+    log = (run / f"run-{run_id}.wandb").read_bytes()
+    assert f"results-{run_id}".encode() in log  # the artifact, holding both files with their exact contents
+    for name in ("results.jsonl", "metrics.json"):
+        digest = base64.b64encode(hashlib.md5((run_dir / name).read_bytes()).digest())
+        assert name.encode() in log and digest in log
+
+
+def test_tags_and_name_hold_only_what_acts_on_the_method(tmp_path):
+    run_dir = tmp_path / "run"
+    result = cli("amodal-run", "logger=wandb", "method=visible", "backbone=sd15", "dataset.n_images=1",
+                 "output.progress=False", "output.pictures=0", f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr
+    (run,) = offline_runs(run_dir)
+    log = next(run.glob("*.wandb")).read_bytes()
+    assert b"method:visible" in log and b"dataset:synthetic" in log
+    assert b"backbone:sd15" not in log and b"logger:wandb" not in log  # visible reads no backbone
+    assert b"method=visible dataset.n_images=1" in log  # the name: the overrides that act
+
+
+@pytest.mark.parametrize("overrides,name,tags", [
+    (["method=visible", "backbone=sd15", "logger=wandb", "output.progress=False"], "method=visible",
+     ["dataset:synthetic", "method:visible"]),
+    (["method=area", "area=rect", "backbone.s=0.5", "dataset.limit=3"], "method=area area=rect dataset.limit=3",
+     ["dataset:synthetic", "method:area", "area:rect"]),
+    (["method=inpaint", "backbone=tiny_sd", "extractor=tiny_sam", "backbone.s=0.5", "cache.enabled=false"],
+     "method=inpaint backbone=tiny_sd extractor=tiny_sam backbone.s=0.5",
+     ["dataset:synthetic", "method:inpaint", "area:hull", "backbone:tiny_sd", "background:histogram",
+      "extractor:tiny_sam", "points:random"]),
+    (["variant=sam", "extractor=tiny_sam"], "variant=sam extractor=tiny_sam",
+     ["variant:sam", "dataset:synthetic", "method:sam_modal", "extractor:tiny_sam", "points:random"]),
+])
+def test_run_names_and_tags_come_from_the_choices_that_act(overrides, name, tags, tmp_path):
+    from amodal.cli.run import run_identity
+
+    with composed(overrides, tmp_path) as cfg:
+        assert run_identity(cfg) == (name, None, tags)

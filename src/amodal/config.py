@@ -22,6 +22,15 @@ def config_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "conf"
 
 
+def train_config_dir() -> Path:
+    """The config root of ``amodal-train-synthetic``: a root of its own, so that ``amodal-run`` does not
+    offer the training config as one of its groups."""
+    packaged = Path(__file__).parent / "conf_train"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "conf_train"
+
+
 def auto_device(request: str = "auto") -> str:
     """``auto`` is ``cuda`` when a GPU is visible, else ``cpu``; anything else is taken as given."""
     if request in ("", "auto"):

@@ -9,6 +9,10 @@ import numpy as np
 
 from amodal.errors import AmodalError
 from amodal.eval.metrics import flat_metrics
+from amodal.eval.results import FILENAME, read_rows
+
+OBJECT_COLUMNS = ("dataset", "image_id", "object_id", "category", "occlusion_rate", "iou", "seconds")
+"""The per-object table's columns: one row per scored object."""
 
 
 def sweep_group(choices: dict, sweep_dir: Path) -> str:
@@ -27,6 +31,9 @@ class RunLogger:
 
     def log_metrics(self, metrics: dict) -> None:
         pass
+
+    def log_results(self, run_dir: Path) -> None:
+        """The finished run's per-object rows (results.jsonl) and metrics.json."""
 
     def finish(self) -> None:
         pass
@@ -95,6 +102,25 @@ class WandbLogger(RunLogger):
             payload["panels"] = self._pictures
         self._run.log(payload)
         self._run.summary.update(flat_metrics(metrics))
+
+    def log_results(self, run_dir: Path) -> None:
+        """A table with a row per scored object, and results.jsonl + metrics.json as a ``results`` artifact
+        (which also holds the table: W&B shows logged tables up to ``wandb.Table.MAX_ROWS`` rows)."""
+        import wandb
+
+        if self._run is None:
+            return
+        rows = [r for r in read_rows(run_dir / FILENAME) if not r.get("skipped") and r.get("iou") is not None]
+        table = wandb.Table(columns=list(OBJECT_COLUMNS), data=[[r.get(c) for c in OBJECT_COLUMNS] for r in rows])
+        if len(rows) <= wandb.Table.MAX_ROWS:
+            self._run.log({"objects": table})
+        artifact = wandb.Artifact(f"results-{self._run.id}", type="results",
+                                  description="results.jsonl (a row per object) and metrics.json of one run")
+        for path in (run_dir / FILENAME, run_dir / "metrics.json"):
+            if path.exists():
+                artifact.add_file(str(path))
+        artifact.add(table, "objects")
+        self._run.log_artifact(artifact)
 
     def finish(self) -> None:
         if self._run is not None:

@@ -9,8 +9,8 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from amodal.eval.report import find_runs, load_run
-from amodal.eval.summary import log_summary_run, write_report
+from amodal.eval.report import find_runs, load_runs
+from amodal.eval.summary import comparisons, log_summary_run, write_report
 from amodal.loggers import sweep_group
 
 log = logging.getLogger("amodal")
@@ -20,10 +20,13 @@ class MultirunReport(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
-            records = [load_run(path) for path in find_runs([sweep_dir])]
+            records = load_runs(find_runs([sweep_dir]))
             if not records:
                 return
-            files = write_report(records, sweep_dir / "report")
+            tables = comparisons(records)
+            for warning in (w for table in tables for w in table.warnings):
+                log.warning(warning)
+            files = write_report(records, sweep_dir / "report", tables)
             log.info("report: %s", files["markdown"])
             logger = config.get("logger") or {}
             if str(logger.get("_target_", "")).endswith("WandbLogger"):

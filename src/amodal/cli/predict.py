@@ -3,8 +3,11 @@
     amodal-predict image=photo.jpg visible=mask.png out=predictions/ backbone=sdxl extractor=sam
     amodal-predict image=photo.jpg visible=mask.png intermediates=true experiment=quickstart
 
-Writes ``<name>_amodal.png`` (255 inside, the image's size), ``<name>_overlay.png`` (V in blue, Â in red)
-and, with ``intermediates=true``, ``<name>_area.png``, ``<name>_condition.png``, ``<name>_inpainted.png``.
+Writes ``<name>_amodal.png`` (255 inside, the image's size), ``<name>_overlay.png`` (V in blue, what the
+method added, Â \\ V, in orange) and, with ``intermediates=true``, ``<name>_area.png`` (M, the image's size)
+and the pictures the model saw and drew at its view, named with the view and its size:
+``<name>_condition_crop512x512.png`` and ``<name>_inpainted_crop512x512.png`` (``view`` instead of ``crop``
+when the view is the whole image, resized).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from amodal.config import build, check_device, config_dir
 from amodal.data.files import limit_image_pixels, read_image, read_mask, write_mask
 from amodal.errors import AmodalError, ConfigError, SampleError
-from amodal.eval.pictures import COLOURS, overlay, save_png
+from amodal.eval.pictures import prediction_overlay, save_png
 from amodal.sample import Sample
 from amodal.seeding import object_seed
 
@@ -42,11 +45,12 @@ def predict(cfg: DictConfig) -> dict[str, Path]:
     out = Path(cfg.out)
     written = {"amodal": out / f"{name}_amodal.png", "overlay": out / f"{name}_overlay.png"}
     write_mask(written["amodal"], prediction.mask)
-    save_png(written["overlay"], overlay(overlay(image, visible, COLOURS["visible"]), prediction.mask,
-                                         COLOURS["prediction"], alpha=0.35))
+    save_png(written["overlay"], prediction_overlay(image, visible, prediction.mask))
     if cfg.intermediates:
         for kind, picture in prediction.pictures.items():
-            written[kind] = out / f"{name}_{kind}.png"
+            size = "" if picture.shape[:2] == image.shape[:2] else \
+                f"_{'crop' if cfg.view.mode == 'crop' else 'view'}{picture.shape[1]}x{picture.shape[0]}"
+            written[kind] = out / f"{name}_{kind}{size}.png"
             if picture.dtype == bool:
                 write_mask(written[kind], picture)
             else:

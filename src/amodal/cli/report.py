@@ -3,39 +3,52 @@ experiment with a ``paper:`` block, the paper's tables with our numbers beside t
 
     amodal-report outputs/multiruns/2026-11-25_10-00-00
     amodal-report outputs/runs/a outputs/runs/b --csv table.csv --latex table.tex
-    amodal-report outputs/multiruns/<time> --out report/ --wandb     # files, and a W&B summary run
+    amodal-report outputs/multiruns/<time> --out report/ --baseline --wandb   # files, and a W&B summary run
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
 from amodal.errors import AmodalError
-from amodal.eval.report import find_runs, load_run, runs_table, to_csv, to_latex, to_markdown
-from amodal.eval.summary import comparisons, log_summary_run, not_run, write_report
+from amodal.eval.report import find_runs, load_runs, runs_csv, runs_latex
+from amodal.eval.summary import comparisons, log_summary_run, report_markdown, write_report
+
+DESCRIPTION, _, EXAMPLES = __doc__.partition("\n\n")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="amodal-report", description=__doc__.splitlines()[0])
+    description = textwrap.fill(" ".join(DESCRIPTION.replace("``", "").split()), width=88)
+    parser = argparse.ArgumentParser(prog="amodal-report", description=description,
+                                     epilog="examples:\n" + EXAMPLES.rstrip(),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="+", help="run folders, multirun folders, or folders above them")
-    parser.add_argument("--csv", type=Path, help="also write the table as CSV here")
-    parser.add_argument("--latex", type=Path, help="also write the table as a LaTeX tabular here")
+    parser.add_argument("--csv", type=Path, help="also write the runs table as CSV here")
+    parser.add_argument("--latex", type=Path, help="also write the runs table as a LaTeX table here")
     unoccluded = parser.add_mutually_exclusive_group()
     unoccluded.add_argument("--include-unoccluded", dest="include_unoccluded", action="store_true", default=None,
                             help="count objects with occlusion rate 0 (default: as each run was configured)")
-    unoccluded.add_argument("--exclude-unoccluded", dest="include_unoccluded", action="store_false")
+    unoccluded.add_argument("--exclude-unoccluded", dest="include_unoccluded", action="store_false",
+                            help="leave objects with occlusion rate 0 out")
     parser.add_argument("--out", type=Path, help="write report.md, CSV, LaTeX and buckets.png (the plot) here")
+    parser.add_argument("--baseline", action="store_true",
+                        help="draw Â = V (the visible mask as the prediction) on the same objects in the plot")
     parser.add_argument("--wandb", action="store_true", help="also log a W&B summary run (with --out)")
-    parser.add_argument("--wandb-project", default="amodal")
+    parser.add_argument("--wandb-project", default="amodal", help="the W&B project (default: amodal)")
     parser.add_argument("--wandb-group", help="the sweep's W&B group (default: none)")
-    parser.add_argument("--wandb-mode", default="offline", choices=["offline", "online"])
+    parser.add_argument("--wandb-mode", default="offline", choices=["offline", "online"],
+                        help="offline (default; wandb sync uploads later) or online")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.wandb and not args.out:
+        print("amodal-report: error: --wandb needs --out (the folder for the plot and the tables)", file=sys.stderr)
+        return 2
     try:
         runs = find_runs(args.paths)
     except FileNotFoundError as err:
@@ -46,29 +59,24 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:
-        records = [load_run(path, args.include_unoccluded) for path in runs]
+        records = load_runs(runs, args.include_unoccluded)
+        tables = comparisons(records)
     except AmodalError as err:
         print(f"amodal-report: error: {err}", file=sys.stderr)
         return 2
-    header, rows = runs_table(records)
-    print(to_markdown(header, rows))
-    for comparison in comparisons(records):
-        print("\n" + comparison.markdown())
-    if not_run(records):
-        print("\nNot run here: " + "; ".join(not_run(records)))
+    for warning in (w for table in tables for w in table.warnings):
+        print(f"amodal-report: warning: {warning}", file=sys.stderr)
+    print(report_markdown(records, tables), end="")
     if args.csv:
-        args.csv.write_text(to_csv(header, rows))
+        args.csv.write_text(runs_csv(records))
     if args.latex:
-        args.latex.write_text(to_latex(header, rows))
+        args.latex.write_text(runs_latex(records))
     if args.out:
-        files = write_report(records, args.out)
+        files = write_report(records, args.out, tables, baseline=args.baseline)
         print(f"\nwritten: {', '.join(str(p) for p in files.values())}")
         if args.wandb:
             log_summary_run(records, files, project=args.wandb_project, group=args.wandb_group,
                             mode=args.wandb_mode)
-    elif args.wandb:
-        print("amodal-report: error: --wandb needs --out (the folder for the plot and the tables)", file=sys.stderr)
-        return 2
     return 0
 
 

@@ -22,6 +22,7 @@ from amodal.config import build, check_device, config_dir, config_number
 from amodal.data.base import Shard
 from amodal.data.files import limit_image_pixels, write_atomic
 from amodal.errors import AmodalError, ConfigError, storage_error
+from amodal.eval.identity import acting_choices, acting_overrides
 from amodal.eval.report import bucket_table
 from amodal.eval.results import FILENAME, read_rows
 from amodal.lock import RunLock
@@ -90,11 +91,14 @@ def record_start(cfg: DictConfig, run_dir: Path, fingerprint: dict) -> None:
 
 
 def run_identity(cfg: DictConfig) -> tuple[str, str | None, list[str]]:
-    """(name, group, tags) for the experiment tracker, from Hydra's choices and overrides."""
+    """(name, group, tags) for the experiment tracker: a tag for each choice that acts on the method
+    (``eval/identity.py``: no ``backbone:`` on ``method=visible``, no ``logger:``), a name from the
+    overrides that act on it (``area=rect backbone.s=0.3``), else the method."""
     hydra_cfg = HydraConfig.get()
-    choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if not k.startswith("hydra/") and v}
-    tags = [f"{group}:{choice}" for group, choice in sorted(choices.items())]
-    name = hydra_cfg.job.override_dirname or choices.get("method", "run")
+    config = OmegaConf.to_container(cfg, resolve=False)
+    choices = acting_choices(config, dict(hydra_cfg.runtime.choices))
+    tags = [f"{group}:{choice}" for group, choice in choices.items()]
+    name = " ".join(acting_overrides(config, list(hydra_cfg.overrides.task))) or choices.get("method", "run")
     group = sweep_group(choices, Path(hydra_cfg.sweep.dir)) if hydra_cfg.mode == RunMode.MULTIRUN else None
     return name, group, tags
 
@@ -126,15 +130,20 @@ def evaluate(cfg: DictConfig) -> dict:
         predictor = build(cfg.method, "method")
         predictor.check_dataset(dataset)
         logger = build(cfg.logger, "logger")
-        record_start(cfg, run_dir, fingerprint)
+        record_start(cfg, run_dir, fingerprint)  # before anything is logged: a refused run writes nothing
         name, group, tags = run_identity(cfg)
+        log.info("choices: %s; device %s, dtype %s, seed %d", " ".join(t.replace(":", "=", 1) for t in tags),
+                 settings.device, cfg.runtime.dtype, settings.seed)
+        log.info("results: %s (a row per object, as it goes), metrics: %s (at the end)", run_dir / FILENAME,
+                 run_dir / "metrics.json")
         logger.start(config=OmegaConf.to_container(cfg, resolve=True), run_dir=run_dir, name=name, group=group,
                      tags=tags)
         try:
             metrics = Runner(dataset, predictor, run_dir, settings, logger).run()
+            logger.log_results(run_dir)
         finally:
             logger.finish()
-    print(f"\n{run_dir}\n{bucket_table(metrics)}")
+    log.info("finished %s\n%s", run_dir, bucket_table(metrics))
     return metrics
 
 

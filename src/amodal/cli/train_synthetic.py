@@ -23,7 +23,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 
-from amodal.config import config_dir
+from amodal.config import train_config_dir
 from amodal.errors import AmodalError
 from amodal.models.card import model_card
 from amodal.models.loading import torch_dtype
@@ -57,7 +57,7 @@ def _overrides() -> list[str]:
         return []
 
 
-@hydra.main(version_base="1.3", config_path=str(config_dir() / "train"), config_name="synthetic")
+@hydra.main(version_base="1.3", config_path=str(train_config_dir()), config_name="synthetic")
 def _hydra_main(cfg: DictConfig) -> None:
     try:
         train(cfg, Path(HydraConfig.get().runtime.output_dir))

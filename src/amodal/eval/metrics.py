@@ -104,6 +104,22 @@ def _inpainting_counts(predicted: list[dict]) -> dict:
     return counts
 
 
+def visible_baseline(rows: Iterable[dict]) -> list[dict] | None:
+    """The rows Â = V would score on the same objects, from their areas alone: where V ⊆ A (every
+    dataset's convention), IoU(V, A) = |V| / |A| = 1 − occlusion rate (elsewhere an upper bound). None when
+    a scored row lacks its areas (results written before they were recorded)."""
+    baseline = []
+    for row in rows:
+        if row.get("skipped") or row.get("iou") is None:
+            baseline.append(row)
+            continue
+        if row.get("visible_area") is None or not row.get("amodal_area"):
+            return None
+        inside, outside = sorted((row["visible_area"], row["amodal_area"]))
+        baseline.append({**row, "iou": inside / outside, "intersection": inside, "union": outside})
+    return baseline
+
+
 def flat_metrics(metrics: dict) -> dict[str, float]:
     """metrics.json as flat scalars (``miou``, ``miou/le50``, ...), for W&B and tables."""
     flat = {k: metrics[k] for k in ("miou", "pixel_iou", "n", "seconds_per_object", "peak_memory_mb")}

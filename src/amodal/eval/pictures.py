@@ -16,6 +16,7 @@ COLOURS = {
     "visible": (64, 160, 255),
     "area": (255, 200, 0),
     "prediction": (255, 64, 64),
+    "added": (255, 140, 0),
     "amodal": (64, 220, 64),
 }
 
@@ -28,6 +29,11 @@ def overlay(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int], a
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(out, contours, -1, colour, thickness=max(1, image.shape[0] // 256))
     return out
+
+
+def prediction_overlay(image: np.ndarray, visible: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """The image with V tinted blue and what the method added to it, Â \\ V, in a colour of its own."""
+    return overlay(overlay(image, visible, COLOURS["visible"]), prediction & ~visible, COLOURS["added"])
 
 
 def _tile(picture: np.ndarray, label: str, height: int) -> np.ndarray:

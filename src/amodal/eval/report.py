@@ -1,7 +1,10 @@
-"""Tables of runs: one row per run folder, the choices that differ, mIoU and the occlusion buckets.
+"""Tables of runs: one row per run folder, the settings that tell the runs apart, and mIoU overall and in
+each occlusion bucket, each with the number of objects behind it.
 
 Numbers are recomputed from each run's results.jsonl (so a run still in progress, or one evaluated
-with other bucket settings, reports consistently), falling back to metrics.json. A run that is not
+with other bucket settings, reports consistently), falling back to metrics.json. Runs are labelled
+``<sweep>/<num>`` and told apart by the config choices and values that act on their masks
+(``eval/identity.py``), read from the files Hydra wrote, not from the command line. A run that is not
 whole (no metrics.json yet, a torn last line, a merge of some shards only) says so in a status column.
 """
 
@@ -11,26 +14,44 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import yaml
 
+from amodal.eval.identity import acting_choices, acting_values, differing, run_labels
 from amodal.eval.merge import MERGED_FILE
-from amodal.eval.metrics import BUCKETS, bucket_label, summarize
+from amodal.eval.metrics import BUCKETS, bucket_key, bucket_label, summarize, visible_baseline
 from amodal.eval.results import FILENAME, has_torn_tail, read_rows
-
-IGNORED_OVERRIDES = ("hydra.", "output.", "logger", "runtime.device", "runtime.batch_size")
 
 
 @dataclass
 class RunRecord:
     path: Path
     metrics: dict
-    overrides: dict[str, str] = field(default_factory=dict)
     choices: dict[str, str] = field(default_factory=dict)
+    """Hydra's group choices (all of them but Hydra's own)."""
     config: dict = field(default_factory=dict)
     status: str = ""
     """What is not whole about the run ("" when it finished): unfinished, torn last line, partial merge."""
+    """.hydra/config.yaml as written (interpolations unresolved)."""
+    label: str = ""
+    """``<sweep>/<num>``: the run folder and the folder above it."""
+    baseline: dict | None = None
+    """The metrics Â = V would get on the same objects (``metrics.visible_baseline``), where known."""
+
+    @cached_property
+    def acting_choices(self) -> dict[str, str]:
+        return acting_choices(self.config, self.choices) if self.config else dict(self.choices)
+
+    @cached_property
+    def acting_values(self) -> dict[str, str]:
+        return acting_values(self.config) if self.config else {}
+
+    @cached_property
+    def settings(self) -> dict[str, str]:
+        """The acting choices and config values, by name (``area``, ``backbone.s``)."""
+        return {**self.acting_values, **self.acting_choices}
 
 
 def _read_yaml(path: Path):
@@ -41,27 +62,35 @@ def load_run(path: Path, include_unoccluded: bool | None = None) -> RunRecord:
     hydra_dir = path / ".hydra"
     config = _read_yaml(hydra_dir / "config.yaml") or {}
     eval_cfg = config.get("eval", {})
-    overrides = {}
-    for item in _read_yaml(hydra_dir / "overrides.yaml") or []:
-        key, _, value = str(item).partition("=")
-        key = key.lstrip("+~")
-        if not key.startswith(IGNORED_OVERRIDES):
-            overrides[key] = value
     hydra_meta = _read_yaml(hydra_dir / "hydra.yaml") or {}
     choices = {
         k: str(v)
         for k, v in ((hydra_meta.get("hydra") or {}).get("runtime", {}).get("choices") or {}).items()
         if not k.startswith("hydra/") and v is not None
     }
+    baseline = None
     if (path / FILENAME).exists():
         if include_unoccluded is None:
             include_unoccluded = bool(eval_cfg.get("include_unoccluded", False))
         buckets = tuple(eval_cfg.get("buckets", BUCKETS))
-        metrics = summarize(read_rows(path / FILENAME), buckets, include_unoccluded)
+        rows = read_rows(path / FILENAME)
+        metrics = summarize(rows, buckets, include_unoccluded)
+        visible = visible_baseline(rows)
+        if visible is not None:
+            baseline = summarize(visible, buckets, include_unoccluded)
     else:
         metrics = json.loads((path / "metrics.json").read_text())
-    return RunRecord(path=path, metrics=metrics, overrides=overrides, choices=choices, config=config,
+    label = "/".join(Path(path).resolve().parts[-2:])
+    return RunRecord(path=path, metrics=metrics, choices=choices, config=config, label=label, baseline=baseline,
                      status=run_status(path, config))
+
+
+def load_runs(paths: list[Path], include_unoccluded: bool | None = None) -> list[RunRecord]:
+    """Each run folder's record, labelled so that no two read alike."""
+    records = [load_run(path, include_unoccluded) for path in paths]
+    for record, label in zip(records, run_labels([r.path for r in records])):
+        record.label = label
+    return records
 
 
 def run_status(path: Path, config: dict) -> str:
@@ -104,42 +133,63 @@ def _sweep_order(path: Path, root: Path) -> tuple:
     return tuple((0, int(x)) if x.isdigit() else (1, x) for x in path.relative_to(root).parts)
 
 
-def _percent(value: float | None) -> str:
+def percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
-def columns_that_differ(records: list[RunRecord]) -> list[str]:
-    keys: list[str] = []
-    for record in records:
-        keys += [k for k in record.overrides if k not in keys]
-    if len(records) > 1:
-        keys = [k for k in keys if len({r.overrides.get(k, "") for r in records}) > 1]
-    return keys
+def number(value: float | None) -> str:
+    """A number as the CSV files write it (empty when there is none)."""
+    return "" if value is None else f"{value:.4f}"
+
+
+def score(value: float | None, n: int) -> str:
+    """An mIoU (%) with the number of objects behind it: ``81.0 (n=6)``."""
+    return f"{percent(value)} (n={n})"
+
+
+def setting_columns(records: list[RunRecord]) -> list[str]:
+    """The acting choices and config values that differ between the runs (all of them for one run)."""
+    if len(records) == 1:
+        return list(records[0].acting_choices)
+    return differing([r.acting_choices for r in records], [r.acting_values for r in records])
 
 
 def runs_table(records: list[RunRecord]) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) with the differing choices, mIoU, the buckets and the object count."""
-    labels = columns_that_differ(records)
+    """(header, rows): the run, its settings, mIoU overall and per bucket (each with n), pixel IoU."""
+    columns = setting_columns(records)
     bucket_names = [b["label"] for b in records[0].metrics["buckets"]] if records else []
-    header = ["run", *labels, "mIoU", *bucket_names, "pixel IoU", "n"]
+    header = ["run", *columns, "mIoU", *bucket_names, "pixel IoU"]
     marked = any(record.status for record in records)
     if marked:
         header.append("status")
     rows = []
     for record in records:
-        m = record.metrics
-        rows.append(
-            [
-                record.path.name,
-                *(record.overrides.get(k, "") for k in labels),
-                _percent(m["miou"]),
-                *(_percent(b["miou"]) for b in m["buckets"]),
-                _percent(m["pixel_iou"]),
-                str(m["n"]),
-                *([record.status or "finished"] if marked else []),
-            ]
-        )
+        m, settings = record.metrics, record.settings
+        rows.append([record.label, *(settings.get(k, "") for k in columns), score(m["miou"], m["n"]),
+                     *(score(b["miou"], b["n"]) for b in m["buckets"]), percent(m["pixel_iou"]),
+                     *([record.status or "finished"] if marked else [])])
     return header, rows
+
+
+def runs_csv(records: list[RunRecord]) -> str:
+    """The runs table as numbers: mIoU and pixel IoU in %, each bucket's n in a column of its own."""
+    columns = setting_columns(records)
+    keys = [bucket_key(b["max_occlusion"]) for b in records[0].metrics["buckets"]] if records else []
+    header = ["run", *columns, "miou", "n", *(f"{name}_{k}" for k in keys for name in ("miou", "n")), "pixel_iou"]
+    marked = any(record.status for record in records)
+    if marked:
+        header.append("status")
+    rows = []
+    for record in records:
+        m, settings = record.metrics, record.settings
+        buckets = [x for b in m["buckets"] for x in (number(_pct(b["miou"])), str(b["n"]))]
+        rows.append([record.label, *(settings.get(k, "") for k in columns), number(_pct(m["miou"])), str(m["n"]),
+                     *buckets, number(_pct(m["pixel_iou"])), *([record.status or "finished"] if marked else [])])
+    return to_csv(header, rows)
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else 100 * value
 
 
 def to_markdown(header: list[str], rows: list[list[str]]) -> str:
@@ -156,26 +206,59 @@ def to_csv(header: list[str], rows: list[list[str]]) -> str:
     return buffer.getvalue()
 
 
-def _latex_escape(text: str) -> str:
-    for char, escaped in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                          ("≤", r"$\leq$"), ("–", "--")):
-        text = text.replace(char, escaped)
-    return text
+LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "{": r"\{", "}": r"\}",
+         "$": r"\$", "^": r"\^{}", "~": r"\~{}", "≤": r"$\leq$", "–": "--", "−": "$-$", "✗": r"$\times$",
+         "Â": r"$\hat{A}$"}
 
 
-def to_latex(header: list[str], rows: list[list[str]]) -> str:
-    lines = [r"\begin{tabular}{" + "l" * (len(header) - 1) + "r}", r"\toprule"]
-    lines.append(" & ".join(_latex_escape(h) for h in header) + r" \\")
-    lines.append(r"\midrule")
-    lines += [" & ".join(_latex_escape(c) for c in row) + r" \\" for row in rows]
-    lines += [r"\bottomrule", r"\end{tabular}"]
+def latex_escape(text: str) -> str:
+    """Text as LaTeX prints it (one pass, so that no replacement is escaped again)."""
+    return "".join(LATEX.get(char, char) for char in str(text))
+
+
+def latex_score(value: float | None, n: int | None) -> str:
+    """``81.0 {\\scriptsize n=6}`` (an mIoU in %, with its object count set small)."""
+    text = "--" if value is None else f"{value:.1f}"
+    return text if n is None else text + r" {\scriptsize $n$=" + str(n) + "}"
+
+
+def latex_table(header: list[str], rows: list[list[str]], *, text_columns: int, caption: str, label: str) -> str:
+    """A booktabs ``table`` with a caption, ready to paste (``\\usepackage{booktabs}``): the first
+    ``text_columns`` columns left-aligned, the numbers right-aligned. Cells are LaTeX already."""
+    align = "l" * text_columns + "r" * (len(header) - text_columns)
+    lines = [r"% needs \usepackage{booktabs}", r"\begin{table}[t]", r"\centering",
+             r"\caption{" + latex_escape(caption) + "}", r"\label{" + label + "}",
+             r"\begin{tabular}{" + align + "}", r"\toprule",
+             " & ".join(latex_escape(h) for h in header) + r" \\", r"\midrule"]
+    lines += [" & ".join(row) + r" \\" for row in rows]
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
+
+
+RUNS_CAPTION = ("mIoU (%) of each run, overall (occluded objects, unless the run counted the unoccluded ones too) "
+                "and by occlusion rate (≤X%: at most X% hidden); n: objects")
+
+
+def runs_latex(records: list[RunRecord]) -> str:
+    columns = setting_columns(records)
+    header, _ = runs_table(records)
+    rows = []
+    for record in records:
+        m, settings = record.metrics, record.settings
+        rows.append([latex_escape(record.label), *(latex_escape(settings.get(k, "")) for k in columns),
+                     latex_score(_pct(m["miou"]), m["n"]),
+                     *(latex_score(_pct(b["miou"]), b["n"]) for b in m["buckets"]),
+                     latex_score(_pct(m["pixel_iou"]), None),
+                     *([latex_escape(record.status or "finished")] if "status" in header else [])])
+    sweeps = sorted({r.label.rsplit("/", 1)[0] for r in records})
+    caption = f"{RUNS_CAPTION}. Runs of {', '.join(sweeps)}."
+    return latex_table(header, rows, text_columns=1 + len(columns), caption=caption, label="tab:runs")
 
 
 def bucket_table(metrics: dict) -> str:
     """One run's metrics as a small markdown table (printed at the end of amodal-run)."""
     header = ["", "all", *(bucket_label(b["max_occlusion"]) for b in metrics["buckets"])]
-    miou = ["mIoU", _percent(metrics["miou"]), *(_percent(b["miou"]) for b in metrics["buckets"])]
+    miou = ["mIoU", percent(metrics["miou"]), *(percent(b["miou"]) for b in metrics["buckets"])]
     count = ["n", str(metrics["n"]), *(str(b["n"]) for b in metrics["buckets"])]
     counts = metrics["counts"]
     notes = f"objects: {counts['objects']}, scored: {counts['scored']}, unoccluded: {counts['unoccluded']}"
