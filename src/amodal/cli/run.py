@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from amodal.config import build, config_dir
+from amodal.config import auto_dtype, build, config_dir
 from amodal.data.base import Shard
 from amodal.errors import AmodalError, ConfigError
 from amodal.eval.report import bucket_table
@@ -46,7 +46,7 @@ def result_fingerprint(cfg: DictConfig) -> dict:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     fingerprint = _without({k: resolved.get(k) for k in RESULT_SECTIONS}, NOT_RESULTS)
     fingerprint["seed"] = resolved["runtime"]["seed"]
-    fingerprint["dtype"] = resolved["runtime"]["dtype"]
+    fingerprint["dtype"] = auto_dtype(resolved["runtime"]["dtype"], resolved["runtime"]["device"])
     return fingerprint
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from amodal.config import auto_dtype
 from amodal.errors import ConfigError
 from amodal.method.guidance import EmptyMaskHook, guidance_scale
 from amodal.method.leakage import Leakage
@@ -62,9 +63,10 @@ class DiffusionInpainter:
         self.resolution, self.steps = int(resolution), int(steps)
         self.leakage = Leakage(strength=s, region=leakage_region, until=leakage_until)
         self.w, self.prompt = float(w), prompt
-        self.device, self.dtype = device, torch_dtype(dtype)
         self.free_text_encoders = free_text_encoders
         self.family = pipeline.family
+        self.device = device
+        self.dtype = torch_dtype(auto_dtype(dtype, device, "bfloat16" if self.family == "flux" else "float16"))
         self.multiple = 16 if self.family == "flux" else 8
         if self.resolution % self.multiple:
             raise ConfigError(f"backbone.resolution={resolution}: {self.family} needs a multiple of {self.multiple}")

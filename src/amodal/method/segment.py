@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import torch
 
-from amodal.config import auto_device
+from amodal.config import auto_device, auto_dtype
 from amodal.errors import ConfigError
 from amodal.method.extract import ExtractionInput, Extractor
 from amodal.method.points import PointSampler, RandomPoints
@@ -75,7 +75,8 @@ class PointPromptExtractor(Extractor):
 
     ``multimask_output``: ask for three candidate masks and keep one by ``select`` (``score``: the
     highest predicted IoU, as SAM's authors advise for ambiguous prompts; ``area``: the largest).
-    ``dtype``: on a GPU, float16/bfloat16 run the model under autocast; the CPU always runs float32.
+    ``dtype``: on a GPU, float16/bfloat16 run the model under autocast (``auto``: float16); the CPU always
+    runs float32.
     """
 
     name = "sam"
@@ -91,13 +92,14 @@ class PointPromptExtractor(Extractor):
     ) -> None:
         if select not in SELECTIONS:
             raise ConfigError(f"extractor.select={select!r}: use one of {', '.join(SELECTIONS)}")
-        if dtype not in DTYPES:
-            raise ConfigError(f"extractor dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+        self.device, self.dtype = auto_device(device), auto_dtype(dtype, device)
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"extractor dtype {dtype!r}: use auto or one of {', '.join(DTYPES)}")
         self.model = model
         self.points = points or RandomPoints(9)
         self.multimask_output, self.select = bool(multimask_output), select
-        self.device, self.dtype = auto_device(device), dtype
         self.name = model.name
+        self.image_embeddings = 0  # image-encoder passes (metrics.json): one per image for the modal baselines
 
     def check(self) -> None:
         """Raise ``ModelNotFoundError`` now if the weights are missing (building never loads them)."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from amodal.config import auto_device
+from amodal.config import auto_device, auto_dtype
 from amodal.errors import ModelNotFoundError
 from amodal.models.cache import cached_model
 from amodal.models.sam import seeded
@@ -102,7 +102,7 @@ class DepthEstimator:
     """image (uint8 H×W×3) → nearness (float32 H×W, larger = nearer), at the image's resolution."""
 
     def __init__(self, model: DepthModel, device: str = "auto", dtype: str = "float32") -> None:
-        self.model, self.device, self.dtype = model, auto_device(device), dtype
+        self.model, self.device, self.dtype = model, auto_device(device), auto_dtype(dtype, device)
 
     def check(self) -> None:
         self.model.check()

@@ -26,7 +26,7 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 
 def torch_dtype(name: str) -> torch.dtype:
     if name not in DTYPES:
-        raise ConfigError(f"runtime.dtype={name!r}: use one of float32, float16, bfloat16")
+        raise ConfigError(f"runtime.dtype={name!r}: use auto, float32, float16 or bfloat16")
     return DTYPES[name]
 
 
