@@ -41,7 +41,7 @@ def test_sam_modal_with_tiny_sam_runs_and_masks_have_the_image_size(run_app):
     rows = read_rows(run_dir / "results.jsonl")
     assert metrics["n"] == len(rows) - metrics["counts"]["unoccluded"] > 0
     assert not metrics["counts"]["skipped"]
-    for row in rows:
+    for row in (r for r in rows if not r.get("unscored")):  # unoccluded objects are not predicted
         mask = read_mask(run_dir / "masks" / row["image_id"] / f"{row['object_id']}.png")
         assert mask.shape == (128, 128) and mask.sum() == row["predicted_area"]
 

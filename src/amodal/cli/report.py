@@ -12,7 +12,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from amodal.eval.report import find_runs, load_run, runs_table, to_csv, to_latex, to_markdown
+from amodal.eval.report import (
+    find_runs,
+    load_run,
+    runs_table,
+    to_csv,
+    to_latex,
+    to_markdown,
+    unpredicted_unoccluded,
+)
 from amodal.eval.summary import comparisons, log_summary_run, not_run, write_report
 
 
@@ -45,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     records = [load_run(path, args.include_unoccluded) for path in runs]
+    for record in records:
+        if warning := unpredicted_unoccluded(record):
+            print(f"amodal-report: {warning}", file=sys.stderr)
     header, rows = runs_table(records)
     print(to_markdown(header, rows))
     for comparison in comparisons(records):

@@ -47,6 +47,8 @@ def result_fingerprint(cfg: DictConfig) -> dict:
     fingerprint = _without({k: resolved.get(k) for k in RESULT_SECTIONS}, NOT_RESULTS)
     fingerprint["seed"] = resolved["runtime"]["seed"]
     fingerprint["dtype"] = auto_dtype(resolved["runtime"]["dtype"], resolved["runtime"]["device"])
+    # which objects are predicted at all: unoccluded ones only with include_unoccluded
+    fingerprint["include_unoccluded"] = bool(resolved["eval"]["include_unoccluded"])
     return fingerprint
 
 
@@ -56,6 +58,7 @@ def check_resume(cfg: DictConfig, run_dir: Path) -> None:
     fingerprint = json.loads(json.dumps(result_fingerprint(cfg)))
     if path.exists():
         previous = json.loads(path.read_text())
+        previous.setdefault("include_unoccluded", fingerprint["include_unoccluded"])  # written before it counted
         if previous != fingerprint:
             keys = sorted(k for k in fingerprint.keys() | previous.keys() if fingerprint.get(k) != previous.get(k))
             raise ConfigError(

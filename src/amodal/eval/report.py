@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from amodal.eval.metrics import BUCKETS, bucket_label, summarize
+from amodal.eval.metrics import BUCKETS, UNOCCLUDED, bucket_label, summarize
 from amodal.eval.results import FILENAME, read_rows
 
 IGNORED_OVERRIDES = ("hydra.", "output.", "logger", "runtime.device", "runtime.batch_size")
@@ -57,6 +57,16 @@ def load_run(path: Path, include_unoccluded: bool | None = None) -> RunRecord:
     else:
         metrics = json.loads((path / "metrics.json").read_text())
     return RunRecord(path=path, metrics=metrics, overrides=overrides, choices=choices, config=config)
+
+
+def unpredicted_unoccluded(record: RunRecord) -> str | None:
+    """One line when the table counts unoccluded objects but the run did not predict some of them."""
+    missing = record.metrics["counts"].get("unscored", {}).get(UNOCCLUDED, 0)
+    if not (record.metrics.get("include_unoccluded") and missing):
+        return None
+    return (f"{record.path}: {missing} unoccluded objects were not predicted (the run had "
+            "eval.include_unoccluded=false), so its numbers leave them out; to score them, run it again "
+            "with eval.include_unoccluded=true into a new folder")
 
 
 def find_runs(paths: list[str | Path]) -> list[Path]:
@@ -147,6 +157,7 @@ def bucket_table(metrics: dict) -> str:
     count = ["n", str(metrics["n"]), *(str(b["n"]) for b in metrics["buckets"])]
     counts = metrics["counts"]
     notes = f"objects: {counts['objects']}, scored: {counts['scored']}, unoccluded: {counts['unoccluded']}"
-    if counts["skipped"]:
-        notes += ", skipped: " + ", ".join(f"{v} ({k})" for k, v in counts["skipped"].items())
+    for what in ("unscored", "skipped"):
+        if counts.get(what):
+            notes += f", {what}: " + ", ".join(f"{v} ({k})" for k, v in counts[what].items())
     return to_markdown(header, [miou, count]) + "\n" + notes
