@@ -40,3 +40,7 @@ class ModalPredictor(Predictor):
             inputs = ExtractionInput(inpainted=image, visible=visible, area=visible, seed=seed)
             predictions.append(Prediction(mask=view.back(self.extractor(inputs))))
         return predictions
+
+    def stats(self) -> dict:
+        embeddings = getattr(self.extractor, "image_embeddings", None)
+        return {} if embeddings is None else {"image_embeddings": embeddings}

@@ -103,4 +103,6 @@ class InpaintPredictor(Predictor):
 
     def stats(self) -> dict:
         stats = {"objects_inpainted": self.objects_inpainted}
+        if getattr(self.extractor, "image_embeddings", None) is not None:
+            stats["image_embeddings"] = self.extractor.image_embeddings
         return {**stats, "inpaint_cache": self.cache.stats()} if self.cache else stats

@@ -49,14 +49,17 @@ class PromptedPredictor:
         self.predictor = predictor
         self.image_digest: bytes | None = None
 
-    def set_image(self, image: np.ndarray, precision: str = "float32") -> None:
+    def set_image(self, image: np.ndarray, precision: str = "float32") -> bool:
+        """Embed ``image`` unless it is the one embedded last; True when the image encoder ran."""
         digest = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest()
         digest += repr((image.shape, precision)).encode()
-        if digest != self.image_digest:
-            self.image_digest = None  # a failure inside set_image leaves no stale embedding
-            with quiet_root_logger():
-                self.predictor.set_image(image)
-            self.image_digest = digest
+        if digest == self.image_digest:
+            return False
+        self.image_digest = None  # a failure inside set_image leaves no stale embedding
+        with quiet_root_logger():
+            self.predictor.set_image(image)
+        self.image_digest = digest
+        return True
 
 
 @contextlib.contextmanager
@@ -130,7 +133,7 @@ class PointPromptExtractor(Extractor):
         points = self.prompt(inputs)
         predictor = self.predictor()
         with torch.inference_mode(), self.autocast():
-            predictor.set_image(inputs.inpainted, self.dtype)
+            self.image_embeddings += predictor.set_image(inputs.inpainted, self.dtype)
             masks, scores, _ = predictor.predictor.predict(
                 point_coords=points,
                 point_labels=np.ones(len(points), dtype=np.int64),
