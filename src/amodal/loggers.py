@@ -67,6 +67,7 @@ class WandbLogger(RunLogger):
             group=self.group or group,
             tags=[*tags, *self.tags][:64],
             config=config,
+            settings=wandb.Settings(silent=True),  # W&B's banner and summary: finish() prints one line instead
         )
 
     def log_picture(self, name: str, picture: np.ndarray) -> None:
@@ -90,5 +91,10 @@ class WandbLogger(RunLogger):
 
     def finish(self) -> None:
         if self._run is not None:
-            self._run.finish()
-            self._run = None
+            run, self._run = self._run, None
+            run.finish()
+            if self.mode == "offline":
+                folder = run.settings.sync_dir
+                print(f"W&B: offline run in {folder}; upload it with `wandb sync {folder}`")
+            elif self.mode == "online":
+                print(f"W&B: {run.url}")

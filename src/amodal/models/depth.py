@@ -22,6 +22,7 @@ import torch
 from amodal.config import auto_device, auto_dtype
 from amodal.errors import ModelNotFoundError
 from amodal.models.cache import cached_model
+from amodal.models.loading import quiet_loading
 from amodal.models.sam import seeded
 
 DEFAULT_MODEL = "LiheYoung/depth-anything-large-hf"
@@ -68,8 +69,9 @@ class DepthModel:
 
         source = str(Path(self.model).expanduser()) if Path(self.model).expanduser().is_dir() else self.model
         try:
-            processor = AutoImageProcessor.from_pretrained(source, local_files_only=True)
-            module = AutoModelForDepthEstimation.from_pretrained(source, local_files_only=True)
+            with quiet_loading():
+                processor = AutoImageProcessor.from_pretrained(source, local_files_only=True)
+                module = AutoModelForDepthEstimation.from_pretrained(source, local_files_only=True)
         except OSError as err:  # e.g. the config is cached but the weights are not
             reason = str(err).splitlines()[0]
             raise ModelNotFoundError(f"depth model {self.model} cannot be loaded ({reason}); "
