@@ -19,7 +19,7 @@ BUCKETS = (0.5, 0.4, 0.3, 0.2, 0.1, 0.05)
 TOLERANCE = 1e-9
 ANNOTATION_TOLERANCE = 0.01
 """How far a file's own occlusion rate may be from 1 − |V|/|A| before the row is counted as disagreeing."""
-UNOCCLUDED = "unoccluded, not predicted (eval.include_unoccluded=false)"
+UNOCCLUDED = "unoccluded; eval.include_unoccluded=false"
 """The ``unscored`` reason of an unoccluded object that a run left out of mIoU, and so did not predict."""
 
 
