@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import hydra
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -101,9 +102,12 @@ def evaluate(cfg: DictConfig) -> dict:
     logger = build(cfg.logger, "logger")
     name, group, tags = run_identity(cfg)
     logger.start(config=OmegaConf.to_container(cfg, resolve=True), run_dir=run_dir, name=name, group=group, tags=tags)
+    threads = torch.get_num_threads()
     try:
+        torch.set_num_threads(int(cfg.runtime.get("threads") or threads))
         metrics = Runner(dataset, predictor, run_dir, settings, logger).run()
     finally:
+        torch.set_num_threads(threads)  # the next job of a multirun starts from the default again
         logger.finish()
     print(f"\n{run_dir}\n{bucket_table(metrics)}")
     return metrics
