@@ -22,7 +22,6 @@ import torch
 from amodal.config import auto_device, auto_dtype
 from amodal.errors import ModelNotFoundError
 from amodal.models.cache import cached_model
-from amodal.models.loading import quiet_loading
 from amodal.models.sam import seeded
 
 DEFAULT_MODEL = "LiheYoung/depth-anything-large-hf"
@@ -66,6 +65,8 @@ class DepthModel:
             return tiny_depth_anything(self.seed)
         self.check()  # before importing transformers, which takes seconds
         from transformers import AutoImageProcessor, AutoModelForDepthEstimation
+
+        from amodal.models.loading import quiet_loading
 
         source = str(Path(self.model).expanduser()) if Path(self.model).expanduser().is_dir() else self.model
         try:
