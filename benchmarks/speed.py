@@ -1,4 +1,4 @@
-"""Seconds per object, peak memory and overhead ratio of ``method=inpaint`` for each backbone.
+"""Seconds per object, peak memory, overhead ratio and batching gain of ``method=inpaint`` per backbone.
 
 The backbones are the *full-size* architectures (the real UNet / transformer / VAE configurations) with
 random weights: compute does not depend on the weights' values, and no weights are needed. Each
@@ -6,6 +6,11 @@ backbone runs in its own process, so peak memory is its own.
 
     python benchmarks/speed.py                                  # CPU, 256 px, 4 steps, all backbones
     python benchmarks/speed.py --device cuda --dtype float16 --resolution native --steps 20
+    python benchmarks/speed.py --tiny --resolution 64 --steps 2  # the tiny models: the code path, in seconds
+
+Batching: the same ``--objects`` objects are run at each of ``--batches`` (default 1 and 4 objects per
+network batch) after a warm-up batch of that size; objects per second at each, and their ratio, come
+from the same process and the same loaded model.
 
 The overhead ratio is the method's time per object divided by the time of the network passes it
 cannot avoid, measured in the same run by hooks on the networks: the denoiser's forward passes
@@ -17,6 +22,7 @@ process (the empty prompt is cached) and are built at full width but one layer d
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -35,7 +41,7 @@ from amodal.method.extract import DifferenceExtractor
 from amodal.method.inpaint import DiffusionInpainter
 from amodal.method.pipeline import InpaintPredictor
 from amodal.method.view import ViewSpec
-from amodal.models.loading import PipelineSource, torch_dtype
+from amodal.models.loading import PipelineSource, TinyPipeline, quantize_transformer, torch_dtype
 from amodal.seeding import object_seed
 
 SD_VAE = dict(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
@@ -67,15 +73,16 @@ BACKBONES = {
 
 
 def randomize_(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Small random weights (their values do not change the cost; this only avoids NaN/denormals)."""
-    generator = torch.Generator().manual_seed(seed)
+    """Small random weights (their values do not change the cost; this only avoids NaN/denormals), drawn
+    where the module is (a GPU draws billions of them in well under a second)."""
+    generator = torch.Generator(device=next(module.parameters()).device).manual_seed(seed)
     with torch.no_grad():
         for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=generator) * 0.02)
+            p.normal_(0.0, 0.02, generator=generator)
     return module
 
 
-def build(name: str, dtype: torch.dtype, flux_blocks: tuple[int, int]):
+def build(name: str, dtype: torch.dtype, flux_blocks: tuple[int, int], device: str = "cpu"):
     from diffusers import (
         AutoencoderKL,
         EulerDiscreteScheduler,
@@ -95,10 +102,10 @@ def build(name: str, dtype: torch.dtype, flux_blocks: tuple[int, int]):
 
     def made(cls, *args, big: bool = False, **kwargs):
         if not big:
-            return cls(*args, **kwargs).to(dtype).eval()
+            return cls(*args, **kwargs).to(device=device, dtype=dtype).eval()
         with torch.device("meta"):  # skip the slow default initialisation of billions of weights
             module = cls(*args, **kwargs)
-        return randomize_(module.to_empty(device="cpu")).to(dtype).eval()
+        return randomize_(module.to_empty(device=device)).to(dtype).eval()
 
     def clip(width, projection=False):
         tokenizer = clip_tokenizer()
@@ -133,11 +140,31 @@ def build(name: str, dtype: torch.dtype, flux_blocks: tuple[int, int]):
 
 
 class RandomWeights(PipelineSource):
+    """The full-size architecture of backbone ``name`` with random weights, built on the device."""
+
     def __init__(self, name: str, flux_blocks: tuple[int, int]) -> None:
         self.name, self.family, self.flux_blocks = name, BACKBONES[name][0], flux_blocks
 
     def load(self, device, dtype):
-        return build(self.name, dtype, self.flux_blocks).to(device)
+        return build(self.name, dtype, self.flux_blocks, device).to(device)
+
+
+class Quantized(PipelineSource):
+    """A pipeline source whose denoiser (and T5) get 8-bit weights, as ``backbone.pipeline.quantize``."""
+
+    def __init__(self, inner: PipelineSource, weights: str = "qint8") -> None:
+        self.inner, self.weights, self.family = inner, weights, inner.family
+
+    def load(self, device, dtype):
+        pipe = self.inner.load(device, dtype)
+        quantize_transformer(pipe, self.weights)
+        return pipe
+
+
+def source(name: str, args, quantize: str | None = None) -> PipelineSource:
+    """``--tiny``: the tiny pipeline of the backbone's family (tests); else its full-size architecture."""
+    pipeline = TinyPipeline(BACKBONES[name][0]) if args.tiny else RandomWeights(name, tuple(args.flux_blocks))
+    return Quantized(pipeline, quantize) if quantize else pipeline
 
 
 class NetworkClock:
@@ -145,8 +172,8 @@ class NetworkClock:
 
     def __init__(self, pipe, device: str) -> None:
         self.calls, self.seconds, self.device = defaultdict(int), defaultdict(float), device
-        denoiser = getattr(pipe, "unet", None) or pipe.transformer
-        for name, module in (("denoiser", denoiser), ("encode", pipe.vae.encoder), ("decode", pipe.vae.decoder)):
+        for name, module in (("denoiser", denoiser_of(pipe)), ("encode", pipe.vae.encoder),
+                             ("decode", pipe.vae.decoder)):
             module.register_forward_pre_hook(self._start(name))
             module.register_forward_hook(self._stop(name))
         self._started: dict[str, float] = {}
@@ -173,40 +200,65 @@ class NetworkClock:
         self.seconds.clear()
 
 
+def occluded_samples(count: int, size: int = 512) -> list:
+    """``count`` occluded objects of seeded synthetic scenes (what a run sends through the model)."""
+    dataset = SyntheticDataset(n_images=count, size=size)
+    samples = (dataset.load(key) for key in dataset.keys())
+    return list(itertools.islice((s for s in samples if s.occlusion_rate > 0), count))
+
+
+def predict(predictor, samples) -> None:
+    predictor.predict(samples, [object_seed(0, s.key) for s in samples])
+
+
 def measure_one(name: str, args) -> dict:
     family, native, w, *_ = BACKBONES[name]
     resolution = native if args.resolution == "native" else int(args.resolution)
-    inpainter = DiffusionInpainter(RandomWeights(name, tuple(args.flux_blocks)), resolution=resolution,
-                                   steps=args.steps, w=w, device=args.device, dtype=args.dtype)
+    inpainter = DiffusionInpainter(source(name, args), resolution=resolution, steps=args.steps, w=w,
+                                   device=args.device, dtype=args.dtype)
     predictor = InpaintPredictor(HullArea(), HistogramBackground(), Condition(), inpainter, DifferenceExtractor(),
                                  ViewSpec(size=resolution))
-    dataset = SyntheticDataset(n_images=2, size=512)
-    keys = dataset.keys()[: args.objects + 1]
-    samples = [dataset.load(k) for k in keys]
+    batches = sorted(set(args.batches))
+    warm_up, *samples = occluded_samples(1 + args.objects)
     clock = NetworkClock(inpainter.pipe, args.device)
-    predictor.predict(samples[:1], [object_seed(0, keys[0])])  # warm-up: allocation, kernels, prompt
-    clock.reset()
-    start = time.perf_counter()
-    for sample, key in zip(samples[1:], keys[1:]):
-        predictor.predict([sample], [object_seed(0, key)])
-    seconds = (time.perf_counter() - start) / args.objects
-    per_object = {k: v / args.objects for k, v in clock.seconds.items()}
-    calls = {k: v // args.objects for k, v in clock.calls.items()}
-    per_call = {k: per_object[k] / calls[k] for k in per_object}
-    passes = 2 if inpainter.w else 1
-    needed = {"denoiser": len(inpainter.pipe.scheduler.timesteps), "encode": 1 if family == "flux" else 2,
-              "decode": 1}
-    unavoidable = sum(per_call[k] * needed[k] for k in needed)
-    denoiser = getattr(inpainter.pipe, "unet", None) or inpainter.pipe.transformer
-    parameters = sum(p.numel() for p in denoiser.parameters())
-    return {
-        "backbone": name, "device": args.device, "device_name": device_name(args.device), "dtype": args.dtype,
-        "resolution": resolution, "steps": args.steps, "guided_passes": passes,
-        "denoiser_parameters_M": round(parameters / 1e6), "seconds_per_object": seconds,
-        "network_seconds": unavoidable, "overhead_ratio": seconds / unavoidable,
-        "calls_per_object": calls, "needed_calls": needed, "peak_memory_mb": peak_memory_mb(args.device),
-        "flux_blocks": list(args.flux_blocks) if family == "flux" else None,
+    predict(predictor, [warm_up])  # allocation, kernels, the prompt
+    per_batch = {}
+    for batch in batches:
+        if batch > 1:
+            predict(predictor, samples[:batch])  # warm-up at this batch size
+        clock.reset()
+        start = time.perf_counter()
+        for first in range(0, args.objects, batch):
+            predict(predictor, samples[first : first + batch])
+        seconds = time.perf_counter() - start
+        network_batches = args.objects // batch
+        per_batch[batch] = {"objects_per_second": args.objects / seconds, "seconds_per_object": seconds / args.objects,
+                            "calls_per_batch": {k: v // network_batches for k, v in clock.calls.items()},
+                            "network_seconds": dict(clock.seconds)}
+    row = {
+        "backbone": name, "tiny": bool(args.tiny), "device": args.device, "device_name": device_name(args.device),
+        "dtype": args.dtype, "resolution": resolution, "steps": args.steps, "guided_passes": 2 if inpainter.w else 1,
+        "denoiser_parameters_M": round(sum(p.numel() for p in denoiser_of(inpainter.pipe).parameters()) / 1e6),
+        "objects": args.objects, "batches": per_batch, "peak_memory_mb": peak_memory_mb(args.device),
+        "flux_blocks": list(args.flux_blocks) if family == "flux" and not args.tiny else None,
     }
+    if len(batches) > 1:  # objects/s at the largest batch ÷ at the smallest
+        rates = [per_batch[b]["objects_per_second"] for b in (batches[-1], batches[0])]
+        row["batch_speedup"] = rates[0] / rates[1]
+    if 1 in per_batch:  # the overhead ratio, object by object
+        one = per_batch[1]
+        calls = dict(one["calls_per_batch"])
+        per_call = {k: one["network_seconds"][k] / (calls[k] * args.objects) for k in calls}
+        needed = {"denoiser": len(inpainter.pipe.scheduler.timesteps), "encode": 1 if family == "flux" else 2,
+                  "decode": 1}
+        unavoidable = sum(per_call[k] * needed[k] for k in needed)
+        row.update(seconds_per_object=one["seconds_per_object"], network_seconds=unavoidable,
+                   overhead_ratio=one["seconds_per_object"] / unavoidable, calls_per_object=calls, needed_calls=needed)
+    return row
+
+
+def denoiser_of(pipe):
+    return getattr(pipe, "unet", None) or pipe.transformer
 
 
 def device_name(device: str) -> str:
@@ -218,13 +270,21 @@ def device_name(device: str) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| backbone | device | dtype | px | steps | denoiser params | s/object | peak memory | overhead |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    batches = sorted({int(b) for r in rows for b in r["batches"]})
+    lines = ["| backbone | device | dtype | px | steps | denoiser params | s/object | peak memory | overhead | "
+             + " | ".join(f"objects/s at batch {b}" for b in batches) + " | batch gain |",
+             "|---|---|---|---|---|---|---|---|---|" + "---|" * len(batches) + "---|"]
     for r in rows:
         blocks = f" ({r['flux_blocks'][0]}+{r['flux_blocks'][1]} of 19+38 blocks)" if r["flux_blocks"] else ""
-        lines.append(f"| {r['backbone']}{blocks} | {r['device_name']} | {r['dtype']} | {r['resolution']} | "
-                     f"{r['steps']} | {r['denoiser_parameters_M']} M | {r['seconds_per_object']:.2f} | "
-                     f"{r['peak_memory_mb'] / 1024:.1f} GiB | {r['overhead_ratio']:.3f} |")
+        name = f"{r['backbone']}{blocks}{' (tiny)' if r.get('tiny') else ''}"
+        per_batch = {int(b): v for b, v in r["batches"].items()}
+        rates = " | ".join(f"{per_batch[b]['objects_per_second']:.3g}" if b in per_batch else "–" for b in batches)
+        seconds = f"{r['seconds_per_object']:.2f}" if "seconds_per_object" in r else "–"
+        overhead = f"{r['overhead_ratio']:.3f}" if "overhead_ratio" in r else "–"
+        gain = f"{r['batch_speedup']:.2f}×" if "batch_speedup" in r else "–"
+        lines.append(f"| {name} | {r['device_name']} | {r['dtype']} | {r['resolution']} | {r['steps']} | "
+                     f"{r['denoiser_parameters_M']} M | {seconds} | {r['peak_memory_mb'] / 1024:.1f} GiB | "
+                     f"{overhead} | {rates} | {gain} |")
     return "\n".join(lines)
 
 
@@ -235,13 +295,18 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--resolution", default="256", help="pixels, or 'native' (512 SD, 1024 SDXL, 512 Flux)")
     parser.add_argument("--steps", type=int, default=4)
-    parser.add_argument("--objects", type=int, default=2, help="timed objects after one warm-up object")
+    parser.add_argument("--objects", type=int, default=4,
+                        help="timed objects at each batch size (a multiple of each), after one warm-up object")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 4], help="objects per network batch")
+    parser.add_argument("--tiny", action="store_true", help="the tiny pipelines instead of the full-size ones")
     parser.add_argument("--flux-blocks", type=int, nargs=2, default=(2, 4), metavar=("DOUBLE", "SINGLE"),
                         help="Flux transformer blocks (the real model has 19 38; fewer fit a CPU's memory)")
     parser.add_argument("--json", type=Path, help="write the rows here")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch_dtype(args.dtype)
+    if any(b < 1 or args.objects % b for b in args.batches):
+        parser.error(f"--objects {args.objects} must be a multiple of every --batches size {args.batches}")
     if args.one:
         print(json.dumps(measure_one(args.one, args)))
         return
@@ -253,8 +318,9 @@ def main() -> None:
             print(f"{name}: failed\n{result.stderr[-2000:]}", file=sys.stderr)
             continue
         rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
-        print(f"{name}: {rows[-1]['seconds_per_object']:.2f} s/object, overhead {rows[-1]['overhead_ratio']:.3f}",
-              file=sys.stderr)
+        rates = ", ".join(f"{v['objects_per_second']:.3g} objects/s at batch {b}"
+                          for b, v in rows[-1]["batches"].items())
+        print(f"{name}: {rates}", file=sys.stderr)
     print(table(rows))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

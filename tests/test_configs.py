@@ -76,3 +76,37 @@ def test_help_lists_the_groups_of_amodal_run_and_not_the_training_config():
     training = cli("amodal-train-synthetic", "--help")  # its config, from its own root, still composes
     assert training.returncode == 0 and "amodal-train-synthetic is powered by Hydra" in training.stdout
     assert "unet:" in training.stdout and "vae:" in training.stdout
+
+
+@pytest.mark.parametrize("overrides,backbone,extractor,run", [
+    (["runtime.device=cpu"], "float32", "float32", "float32"),
+    (["runtime.device=cuda"], "float16", "float16", "float16"),
+    (["runtime.device=cuda", "backbone=flux", "extractor=sam2"], "bfloat16", "bfloat16", "float16"),
+    (["runtime.device=cpu", "backbone=flux"], "float32", "float32", "float32"),
+    (["runtime.device=cuda", "runtime.dtype=float32"], "float32", "float32", "float32"),  # explicit values win
+    (["runtime.device=cuda", "runtime.dtype=bfloat16"], "bfloat16", "bfloat16", "bfloat16"),
+])
+def test_auto_dtype_is_resolved_in_the_config_that_keys_the_cache_and_the_resume_check(
+        overrides, backbone, extractor, run, tmp_path):
+    from amodal.cli.run import result_fingerprint
+
+    with composed(["backbone=sdxl", "extractor=sam", *overrides], tmp_path) as cfg:
+        assert cfg.method.inpainter.dtype == backbone
+        assert cfg.method.cache.settings.backbone.dtype == backbone  # what the inpainting cache hashes
+        assert cfg.method.extractor.dtype == extractor
+        fingerprint = result_fingerprint(cfg)
+    assert fingerprint["method"]["inpainter"]["dtype"] == backbone and fingerprint["dtype"] == run
+
+
+def test_auto_dtype_from_python_follows_the_device_and_the_family():
+    import torch
+
+    from amodal.method.inpaint import DiffusionInpainter
+    from amodal.models.loading import TinyPipeline
+
+    assert DiffusionInpainter(TinyPipeline("sd"), resolution=64, dtype="auto", device="cpu").dtype == torch.float32
+    assert DiffusionInpainter(TinyPipeline("sd"), resolution=64, dtype="auto", device="cuda").dtype == torch.float16
+    assert DiffusionInpainter(TinyPipeline("flux"), resolution=64, w=0, dtype="auto",
+                              device="cuda").dtype == torch.bfloat16
+    assert DiffusionInpainter(TinyPipeline("flux"), resolution=64, w=0, dtype="float16",
+                              device="cuda").dtype == torch.float16

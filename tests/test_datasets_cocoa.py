@@ -157,6 +157,7 @@ def test_the_cli_scores_every_thing_region_of_the_demo(tmp_path):
         "dataset=cocoa",
         f"dataset.root={DEMO}",
         "method=visible",
+        "eval.include_unoccluded=true",  # every region predicted and scored (by default unoccluded ones are not)
         "logger=none",
         "output.progress=false",
         "output.pictures=0",
@@ -171,7 +172,7 @@ def test_the_cli_scores_every_thing_region_of_the_demo(tmp_path):
     assert all(r["iou"] == 1.0 for r in rows if r["occlusion_rate"] == 0)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["counts"]["scored"] == 47 and metrics["counts"]["occlusion_disagreements"] == 0
-    assert metrics["n"] == 24 and 0.4 < metrics["miou"] < 0.9
+    assert metrics["n"] == 47 and metrics["counts"]["unoccluded"] == 23 and 0.4 < metrics["miou"] < 0.95
 
 
 def test_rates_that_disagree_with_the_masks_are_counted_and_warned_once(run_app, tmp_path, caplog):

@@ -17,7 +17,8 @@ QUICK = ["experiment=quickstart", "dataset.n_images=1"]
 @pytest.mark.parametrize("backbone", ["tiny_sd", "tiny_sdxl", "tiny_flux"])
 def test_quickstart_runs_every_tiny_backbone(run_app, backbone, tmp_path):
     metrics, run_dir = run_app(*QUICK, f"backbone={backbone}", run_dir=tmp_path / backbone)
-    assert metrics["counts"]["scored"] == metrics["counts"]["objects"] > 0
+    counts = metrics["counts"]
+    assert counts["scored"] == metrics["objects_inpainted"] == counts["objects"] - counts["unoccluded"] > 0
     panels = list((run_dir / "pictures").glob("*.png"))
     assert panels  # with the condition image and the inpainting in them
 

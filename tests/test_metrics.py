@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from amodal.eval.metrics import flat_metrics, iou, summarize
+from amodal.eval.metrics import UNOCCLUDED, flat_metrics, iou, summarize
 from amodal.sample import occlusion_rate
 
 
@@ -53,7 +53,7 @@ def test_skipped_and_unscored_rows_are_counted_not_scored():
     m = summarize(rows)
     assert m["n"] == 1
     assert m["counts"] == {"objects": 4, "predicted": 2, "scored": 1, "unoccluded": 0,
-                           "without_ground_truth": 1, "skipped": {"empty visible mask": 2},
+                           "without_ground_truth": 1, "skipped": {"empty visible mask": 2}, "unscored": {},
                            "occlusion_disagreements": 0}
     assert m["seconds_per_object"] == pytest.approx(1.5)
     assert flat_metrics(m)["miou/le50"] == pytest.approx(0.5)
@@ -78,3 +78,16 @@ def test_miou_does_not_depend_on_row_order():
     rows = [row(0.1, iou, 1, 2) for iou in (0.1, 0.7, 1e-17, 0.3, 0.9999999, 0.2)]
     shuffled = sorted(rows, key=str)
     assert summarize(rows)["miou"] == summarize(rows[::-1])["miou"] == summarize(shuffled)["miou"]
+
+
+def test_unoccluded_objects_a_run_did_not_predict_are_counted_and_never_scored():
+    unpredicted = {"image_id": "i", "object_id": "u", "occlusion_rate": 0.0, "iou": None, "unscored": UNOCCLUDED}
+    rows = [row(0.3, 0.5, 1, 2), row(0.0, 1.0, 4, 4), unpredicted]
+    for include in (False, True):
+        m = summarize(rows, include_unoccluded=include)
+        assert m["counts"]["unscored"] == {UNOCCLUDED: 1}
+        assert m["counts"]["unoccluded"] == 2 and m["counts"]["predicted"] == 2 and m["counts"]["scored"] == 2
+        assert m["counts"]["without_ground_truth"] == 0
+    assert summarize(rows, include_unoccluded=False)["n"] == 1
+    assert summarize(rows, include_unoccluded=True)["n"] == 2  # the predicted one only
+    assert summarize(rows, include_unoccluded=True)["miou"] == pytest.approx(0.75)

@@ -48,6 +48,16 @@ def check_device(device: str) -> None:
                           f"numbered from 0; use runtime.device=cuda:0")
 
 
+def auto_dtype(request: str = "auto", device: str = "auto", gpu: str = "float16") -> str:
+    """``auto`` is ``gpu`` on CUDA (float16; bfloat16 for a model that overflows in float16, e.g. Flux)
+    and float32 elsewhere (a CPU has no fast half precision); anything else is taken as given.
+    ``${dtype:${runtime.dtype},${runtime.device}[,bfloat16]}`` in a config resolves it before the
+    value reaches a cache key or a resume fingerprint."""
+    if request in ("", "auto"):
+        return gpu if auto_device(device).startswith("cuda") else "float32"
+    return request
+
+
 def package_path(relative: str) -> str:
     """``${package:models/weights/synthetic_sd}``: a path inside the installed ``amodal`` package, so a
     config can name files that ship with it (weights) wherever the package is installed."""
@@ -57,6 +67,8 @@ def package_path(relative: str) -> str:
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("device"):
         OmegaConf.register_new_resolver("device", auto_device)
+    if not OmegaConf.has_resolver("dtype"):
+        OmegaConf.register_new_resolver("dtype", auto_dtype)
     if not OmegaConf.has_resolver("package"):
         OmegaConf.register_new_resolver("package", package_path)
 

@@ -77,7 +77,8 @@ class WandbLogger(RunLogger):
                 group=self.group or group,
                 tags=[*tags, *self.tags][:64],
                 config=config,
-                settings=wandb.Settings(init_timeout=self.init_timeout),  # no network: an answer in seconds
+                # no network: an answer in seconds; W&B's banner and summary off, finish() prints one line instead
+                settings=wandb.Settings(init_timeout=self.init_timeout, silent=True),
             )
         except wandb.errors.Error as err:
             reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
@@ -124,5 +125,10 @@ class WandbLogger(RunLogger):
 
     def finish(self) -> None:
         if self._run is not None:
-            self._run.finish()
-            self._run = None
+            run, self._run = self._run, None
+            run.finish()
+            if self.mode == "offline":
+                folder = run.settings.sync_dir
+                print(f"W&B: offline run in {folder}; upload it with `wandb sync {folder}`")
+            elif self.mode == "online":
+                print(f"W&B: {run.url}")

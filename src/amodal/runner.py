@@ -19,7 +19,15 @@ from tqdm import tqdm
 from amodal.data.base import ObjectDataset, Shard
 from amodal.data.files import write_atomic, write_mask
 from amodal.errors import SampleError
-from amodal.eval.metrics import ANNOTATION_TOLERANCE, BUCKETS, mask_overlap, summarize
+from amodal.eval.metrics import (
+    ANNOTATION_TOLERANCE,
+    BUCKETS,
+    UNOCCLUDED,
+    counts_in_miou,
+    is_unoccluded,
+    mask_overlap,
+    summarize,
+)
 from amodal.eval.pictures import panel, safe_name, save_png
 from amodal.eval.results import FILENAME, ResultsLog
 from amodal.loggers import RunLogger
@@ -53,7 +61,8 @@ def skip_reason(sample: Sample) -> str | None:
     return None
 
 
-def score_row(sample: Sample, prediction: Prediction, seed: int) -> dict:
+def object_row(sample: Sample, seed: int) -> dict:
+    """What results.jsonl says about an object before any prediction: ids, areas, occlusion rates."""
     row = {
         "dataset": sample.dataset,
         "image_id": sample.image_id,
@@ -61,22 +70,23 @@ def score_row(sample: Sample, prediction: Prediction, seed: int) -> dict:
         "category": sample.category,
         "seed": seed,
         "visible_area": int(sample.visible.sum()),
-        "predicted_area": int(prediction.mask.sum()),
         "occlusion_rate": None,
         "iou": None,
     }
     if sample.amodal is not None:
-        intersection, union = mask_overlap(prediction.mask, sample.amodal)
-        row.update(
-            occlusion_rate=sample.occlusion_rate,
-            iou=intersection / union if union else 1.0,
-            intersection=intersection,
-            union=union,
-            amodal_area=int(sample.amodal.sum()),
-            visible_outside_amodal=int((sample.visible & ~sample.amodal).sum()),  # > 0: a faulty annotation
-        )
+        row.update(occlusion_rate=sample.occlusion_rate, amodal_area=int(sample.amodal.sum()),
+                   visible_outside_amodal=int((sample.visible & ~sample.amodal).sum()))  # > 0: a faulty annotation
     if sample.annotated_occlusion is not None:
         row["annotated_occlusion"] = float(sample.annotated_occlusion)
+    return row
+
+
+def score_row(sample: Sample, prediction: Prediction, seed: int) -> dict:
+    row = object_row(sample, seed)
+    row["predicted_area"] = int(prediction.mask.sum())
+    if sample.amodal is not None:
+        intersection, union = mask_overlap(prediction.mask, sample.amodal)
+        row.update(iou=intersection / union if union else 1.0, intersection=intersection, union=union)
     return row
 
 
@@ -106,7 +116,9 @@ class Runner:
             if len(results.rows):
                 log.info("resuming: %d objects done, %d to go", len(results.rows), len(todo))
             n_pictures = len(list(self.pictures_dir.glob("*.png"))) if self.pictures_dir.exists() else 0
-            iou_sum, iou_count = 0.0, 0
+            # the bar's mIoU is metrics.json's: the same rows (resumed ones too), the same format as its table
+            counted = [r["iou"] for r in results.rows if counts_in_miou(r, settings.include_unoccluded)]
+            iou_sum, iou_count = sum(counted), len(counted)
             bar = tqdm(total=len(todo), desc=f"{self.predictor.name} on {self.dataset.name}", unit="obj",
                        disable=not settings.progress, dynamic_ncols=True)
             for start in range(0, len(todo), settings.batch_size):
@@ -124,11 +136,11 @@ class Runner:
                         save_png(self.pictures_dir / f"{name}.png", picture)
                         self.logger.log_picture(name, picture)
                         n_pictures += 1
-                    if row["iou"] is not None:
+                    if counts_in_miou(row, settings.include_unoccluded):
                         iou_sum, iou_count = iou_sum + row["iou"], iou_count + 1
-                bar.update(len(batch))
                 if iou_count:
-                    bar.set_postfix(miou=f"{iou_sum / iou_count:.3f}", refresh=False)
+                    bar.set_postfix_str(f"mIoU {100 * iou_sum / iou_count:.1f}", refresh=False)
+                bar.update(len(batch))
             bar.close()
             metrics = summarize(results.rows, settings.buckets, settings.include_unoccluded)
         if metrics["counts"]["occlusion_disagreements"]:
@@ -156,6 +168,11 @@ class Runner:
             reason = skip_reason(sample)
             if reason is not None:
                 results.append(_skip_row(sample.dataset, key, reason))
+                continue
+            if not self.settings.include_unoccluded and is_unoccluded(sample.occlusion_rate):
+                # it would not be scored, so it is not predicted (half of COCO-A's objects)
+                row = object_row(sample, object_seed(self.settings.seed, key))
+                results.append({**row, "seconds": None, "unscored": UNOCCLUDED})
                 continue
             samples.append(sample)
         return samples

@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 from amodal.errors import AmodalError
-from amodal.eval.report import find_runs, load_runs, runs_csv, runs_latex
+from amodal.eval.report import find_runs, load_runs, runs_csv, runs_latex, unpredicted_unoccluded
 from amodal.eval.summary import comparisons, log_summary_run, report_markdown, write_report
 
 DESCRIPTION, _, EXAMPLES = __doc__.partition("\n\n")
@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     except AmodalError as err:
         print(f"amodal-report: error: {err}", file=sys.stderr)
         return 2
+    for record in records:
+        if warning := unpredicted_unoccluded(record):
+            print(f"amodal-report: {warning}", file=sys.stderr)
     for warning in (w for table in tables for w in table.warnings):
         print(f"amodal-report: warning: {warning}", file=sys.stderr)
     print(report_markdown(records, tables), end="")

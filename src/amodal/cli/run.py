@@ -14,11 +14,12 @@ import sys
 from pathlib import Path
 
 import hydra
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from amodal.config import build, check_device, config_dir, config_number
+from amodal.config import auto_dtype, build, check_device, config_dir, config_number
 from amodal.data.base import Shard
 from amodal.data.files import limit_image_pixels, write_atomic
 from amodal.errors import AmodalError, ConfigError, storage_error
@@ -50,7 +51,9 @@ def result_fingerprint(cfg: DictConfig) -> dict:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     fingerprint = _without({k: resolved.get(k) for k in RESULT_SECTIONS}, NOT_RESULTS)
     fingerprint["seed"] = resolved["runtime"]["seed"]
-    fingerprint["dtype"] = resolved["runtime"]["dtype"]
+    fingerprint["dtype"] = auto_dtype(resolved["runtime"]["dtype"], resolved["runtime"]["device"])
+    # which objects are predicted at all: unoccluded ones only with include_unoccluded
+    fingerprint["include_unoccluded"] = bool(resolved["eval"]["include_unoccluded"])
     return fingerprint
 
 
@@ -64,6 +67,7 @@ def check_resume(cfg: DictConfig, run_dir: Path) -> dict:
             previous = json.loads(path.read_text())
         except ValueError as err:
             raise ConfigError(f"{path} is not JSON: restore it, or choose a new hydra.run.dir") from err
+        previous.setdefault("include_unoccluded", fingerprint["include_unoccluded"])  # written before it counted
         if previous != fingerprint:
             keys = sorted(k for k in fingerprint.keys() | previous.keys() if fingerprint.get(k) != previous.get(k))
             raise ConfigError(
@@ -138,10 +142,13 @@ def evaluate(cfg: DictConfig) -> dict:
                  run_dir / "metrics.json")
         logger.start(config=OmegaConf.to_container(cfg, resolve=True), run_dir=run_dir, name=name, group=group,
                      tags=tags)
+        threads = torch.get_num_threads()
         try:
+            torch.set_num_threads(int(cfg.runtime.get("threads") or threads))
             metrics = Runner(dataset, predictor, run_dir, settings, logger).run()
             logger.log_results(run_dir)
         finally:
+            torch.set_num_threads(threads)  # the next job of a multirun starts from the default again
             logger.finish()
     log.info("finished %s\n%s", run_dir, bucket_table(metrics))
     return metrics

@@ -3,7 +3,8 @@
 mIoU is the mean of per-object IoUs (pix2gestalt's protocol); the pixel-aggregated IoU
 (Σ intersection / Σ union, as deocclusion and AmodalWild report) is given beside it. Buckets are
 cumulative: "≤30%" holds every object whose occlusion rate is at most 0.30. Whether unoccluded objects
-(rate 0) count is a switch, ``eval.include_unoccluded``.
+(rate 0) count is a switch, ``eval.include_unoccluded``; when they do not, the runner does not predict
+them either: their rows say ``unscored`` with the reason (``UNOCCLUDED``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,19 @@ BUCKETS = (0.5, 0.4, 0.3, 0.2, 0.1, 0.05)
 TOLERANCE = 1e-9
 ANNOTATION_TOLERANCE = 0.01
 """How far a file's own occlusion rate may be from 1 − |V|/|A| before the row is counted as disagreeing."""
+UNOCCLUDED = "unoccluded; eval.include_unoccluded=false"
+"""The ``unscored`` reason of an unoccluded object that a run left out of mIoU, and so did not predict."""
+
+
+def is_unoccluded(rate: float | None) -> bool:
+    return rate is not None and rate <= TOLERANCE
+
+
+def counts_in_miou(row: dict, include_unoccluded: bool) -> bool:
+    """Whether a results.jsonl row enters mIoU: it was scored, and is occluded unless told otherwise."""
+    if row.get("skipped") or row.get("iou") is None:
+        return False
+    return include_unoccluded or not is_unoccluded(row["occlusion_rate"])
 
 
 def mask_overlap(prediction: np.ndarray, truth: np.ndarray) -> tuple[int, int]:
@@ -54,20 +68,24 @@ def _scores(rows: Sequence[dict]) -> dict:
 def summarize(
     rows: Iterable[dict], buckets: Sequence[float] = BUCKETS, include_unoccluded: bool = False
 ) -> dict:
-    """metrics.json from the rows of results.jsonl (skipped and unscored rows are counted, not scored)."""
+    """metrics.json from the rows of results.jsonl (skipped and unscored rows are counted, not scored).
+
+    Objects that a run did not predict (``unscored``, e.g. unoccluded ones) cannot enter mIoU even with
+    ``include_unoccluded``: ``counts.unscored`` says how many and why."""
     rows = list(rows)
     skipped = Counter(r["skipped"] for r in rows if r.get("skipped"))
-    predicted = [r for r in rows if not r.get("skipped")]
+    unscored = Counter(r["unscored"] for r in rows if r.get("unscored") and not r.get("skipped"))
+    predicted = [r for r in rows if not r.get("skipped") and not r.get("unscored")]
     scored = [r for r in predicted if r.get("iou") is not None]
-    unoccluded = [r for r in scored if r["occlusion_rate"] <= TOLERANCE]
-    counted = scored if include_unoccluded else [r for r in scored if r["occlusion_rate"] > TOLERANCE]
+    unoccluded = [r for r in rows if not r.get("skipped") and is_unoccluded(r.get("occlusion_rate"))]
+    counted = [r for r in scored if counts_in_miou(r, include_unoccluded)]
     bucket_rows = []
     for max_rate in buckets:
         members = [r for r in counted if r["occlusion_rate"] <= max_rate + TOLERANCE]
         bucket_rows.append({"max_occlusion": max_rate, "label": bucket_label(max_rate), **_scores(members)})
     disagreements = [
-        r for r in scored
-        if r.get("annotated_occlusion") is not None
+        r for r in rows
+        if not r.get("skipped") and r.get("occlusion_rate") is not None and r.get("annotated_occlusion") is not None
         and abs(r["annotated_occlusion"] - r["occlusion_rate"]) > ANNOTATION_TOLERANCE
     ]
     seconds = [r["seconds"] for r in predicted if r.get("seconds") is not None]
@@ -83,6 +101,7 @@ def summarize(
             "unoccluded": len(unoccluded),
             "without_ground_truth": len(predicted) - len(scored),
             "skipped": dict(sorted(skipped.items())),
+            "unscored": dict(sorted(unscored.items())),
             "occlusion_disagreements": len(disagreements),
         },
         "seconds_per_object": float(np.mean(seconds)) if seconds else None,
@@ -93,14 +112,17 @@ def summarize(
 
 
 def _inpainting_counts(predicted: list[dict]) -> dict:
-    """Objects sent through the diffusion model and inpainting-cache hits and misses, over every row (so
-    a resumed or merged run counts all its processes); absent for methods that do not inpaint."""
+    """Objects sent through the diffusion model, inpainting-cache hits and misses and the segmenter's image
+    embeddings, over every row (so a resumed or merged run counts all its processes); each absent for
+    methods that do not do it."""
     counts = {}
     if any("inpainted" in r for r in predicted):
         counts["objects_inpainted"] = sum(bool(r.get("inpainted")) for r in predicted)
     cache = Counter(r["inpaint_cache"] for r in predicted if r.get("inpaint_cache"))
     if cache:
         counts["inpaint_cache"] = {"hits": cache["hit"], "misses": cache["miss"]}
+    if any("image_embeddings" in r for r in predicted):  # the segmenter's image-encoder passes
+        counts["image_embeddings"] = sum(r.get("image_embeddings", 0) for r in predicted)
     return counts
 
 

@@ -21,7 +21,7 @@ import yaml
 
 from amodal.eval.identity import acting_choices, acting_values, differing, run_labels
 from amodal.eval.merge import MERGED_FILE
-from amodal.eval.metrics import BUCKETS, bucket_key, bucket_label, summarize, visible_baseline
+from amodal.eval.metrics import BUCKETS, UNOCCLUDED, bucket_key, bucket_label, summarize, visible_baseline
 from amodal.eval.results import FILENAME, has_torn_tail, read_rows
 
 
@@ -114,6 +114,16 @@ def run_status(path: Path, config: dict) -> str:
     if has_torn_tail(path / FILENAME):
         notes.append("torn last line")
     return ", ".join(notes)
+
+
+def unpredicted_unoccluded(record: RunRecord) -> str | None:
+    """One line when the table counts unoccluded objects but the run did not predict some of them."""
+    missing = record.metrics["counts"].get("unscored", {}).get(UNOCCLUDED, 0)
+    if not (record.metrics.get("include_unoccluded") and missing):
+        return None
+    return (f"{record.path}: {missing} unoccluded objects were not predicted (the run had "
+            "eval.include_unoccluded=false), so its numbers leave them out; to score them, run it again "
+            "with eval.include_unoccluded=true into a new folder")
 
 
 def find_runs(paths: list[str | Path]) -> list[Path]:
@@ -262,6 +272,7 @@ def bucket_table(metrics: dict) -> str:
     count = ["n", str(metrics["n"]), *(str(b["n"]) for b in metrics["buckets"])]
     counts = metrics["counts"]
     notes = f"objects: {counts['objects']}, scored: {counts['scored']}, unoccluded: {counts['unoccluded']}"
-    if counts["skipped"]:
-        notes += ", skipped: " + ", ".join(f"{v} ({k})" for k, v in counts["skipped"].items())
+    for what in ("unscored", "skipped"):
+        if counts.get(what):
+            notes += f", {what}: " + ", ".join(f"{v} ({k})" for k, v in counts[what].items())
     return to_markdown(header, [miou, count]) + "\n" + notes

@@ -63,3 +63,11 @@ class DifferenceExtractor(Extractor):
             difference = cv2.GaussianBlur(difference, (self.blur | 1, self.blur | 1), 0)
         drawn = (difference > self.threshold) & inputs.area
         return components_touching(drawn | inputs.visible, inputs.visible)
+
+
+def extract_counting(extractor: Extractor, inputs: ExtractionInput) -> tuple[np.ndarray, dict]:
+    """The extractor's mask, and the row fields that count its image-encoder passes (``image_embeddings``:
+    0 where the image's embedding was reused), so that metrics.json counts a resumed or merged run whole."""
+    before = getattr(extractor, "image_embeddings", None)
+    mask = extractor(inputs)
+    return mask, ({} if before is None else {"image_embeddings": extractor.image_embeddings - before})

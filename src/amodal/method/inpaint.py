@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from amodal.config import auto_dtype
 from amodal.errors import ConfigError, ModelOutputError
 from amodal.method.guidance import EmptyMaskHook, guidance_scale
 from amodal.method.leakage import Leakage
@@ -162,9 +163,10 @@ class DiffusionInpainter:
         self.w, self.prompt = float(w), prompt
         self.vae_latents, self.strength = vae_latents, float(strength)
         self.max_sequence_length = int(max_sequence_length)
-        self.device, self.dtype = device, torch_dtype(dtype)
         self.free_text_encoders = free_text_encoders
         self.family = pipeline.family
+        self.device = device
+        self.dtype = torch_dtype(auto_dtype(dtype, device, "bfloat16" if self.family == "flux" else "float16"))
         self.multiple = 16 if self.family == "flux" else 8
         if self.resolution % self.multiple:
             raise ConfigError(f"backbone.resolution={resolution}: {self.family} needs a multiple of {self.multiple}")

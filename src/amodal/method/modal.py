@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from amodal.method.extract import ExtractionInput, Extractor
+from amodal.method.extract import ExtractionInput, Extractor, extract_counting
 from amodal.method.predictor import Prediction, Predictor
 from amodal.method.view import View, ViewSpec
 from amodal.sample import Sample
@@ -38,5 +38,6 @@ class ModalPredictor(Predictor):
             visible = view.mask(sample.visible)
             image = view.image(sample.image)
             inputs = ExtractionInput(inpainted=image, visible=visible, area=visible, seed=seed)
-            predictions.append(Prediction(mask=view.back(self.extractor(inputs))))
+            mask, counts = extract_counting(self.extractor, inputs)
+            predictions.append(Prediction(mask=view.back(mask), row=counts))
         return predictions

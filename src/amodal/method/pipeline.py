@@ -18,7 +18,7 @@ from amodal.method.area import InpaintingArea
 from amodal.method.background import Background
 from amodal.method.cache import InpaintCache
 from amodal.method.condition import Condition, to_uint8
-from amodal.method.extract import ExtractionInput, Extractor
+from amodal.method.extract import ExtractionInput, Extractor, extract_counting
 from amodal.method.inpaint import DiffusionInpainter
 from amodal.method.predictor import Prediction, Predictor
 from amodal.method.view import View, ViewSpec
@@ -79,11 +79,12 @@ class InpaintPredictor(Predictor):
             condition = to_uint8(p.condition)
             inputs = ExtractionInput(inpainted=image, visible=p.visible_view, area=p.area_view,
                                      condition=condition, seed=seed)
-            mask = p.view.back(self.extractor(inputs))
+            extracted, counts = extract_counting(self.extractor, inputs)
+            mask = p.view.back(extracted)
             if self.extractor.keeps_visible:
                 mask |= sample.visible  # V at full resolution, not its copy at the (coarser) view
             predictions.append(Prediction(mask=mask, pictures={"area": p.area, "condition": condition,
-                                                               "inpainted": image}, row=row))
+                                                               "inpainted": image}, row={**row, **counts}))
         return predictions
 
     def _inpaint(self, samples: Sequence[Sample], prepared: Sequence[Prepared], seeds: Sequence[int]):

@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import torch
 
-from amodal.config import auto_device
+from amodal.config import auto_device, auto_dtype
 from amodal.errors import ConfigError
 from amodal.method.extract import ExtractionInput, Extractor
 from amodal.method.points import PointSampler, RandomPoints
@@ -49,14 +49,17 @@ class PromptedPredictor:
         self.predictor = predictor
         self.image_digest: bytes | None = None
 
-    def set_image(self, image: np.ndarray, precision: str = "float32") -> None:
+    def set_image(self, image: np.ndarray, precision: str = "float32") -> bool:
+        """Embed ``image`` unless it is the one embedded last; True when the image encoder ran."""
         digest = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest()
         digest += repr((image.shape, precision)).encode()
-        if digest != self.image_digest:
-            self.image_digest = None  # a failure inside set_image leaves no stale embedding
-            with quiet_root_logger():
-                self.predictor.set_image(image)
-            self.image_digest = digest
+        if digest == self.image_digest:
+            return False
+        self.image_digest = None  # a failure inside set_image leaves no stale embedding
+        with quiet_root_logger():
+            self.predictor.set_image(image)
+        self.image_digest = digest
+        return True
 
 
 @contextlib.contextmanager
@@ -75,7 +78,8 @@ class PointPromptExtractor(Extractor):
 
     ``multimask_output``: ask for three candidate masks and keep one by ``select`` (``score``: the
     highest predicted IoU, as SAM's authors advise for ambiguous prompts; ``area``: the largest).
-    ``dtype``: on a GPU, float16/bfloat16 run the model under autocast; the CPU always runs float32.
+    ``dtype``: on a GPU, float16/bfloat16 run the model under autocast (``auto``: float16); the CPU always
+    runs float32.
     """
 
     name = "sam"
@@ -91,13 +95,14 @@ class PointPromptExtractor(Extractor):
     ) -> None:
         if select not in SELECTIONS:
             raise ConfigError(f"extractor.select={select!r}: use one of {', '.join(SELECTIONS)}")
-        if dtype not in DTYPES:
-            raise ConfigError(f"extractor dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+        self.device, self.dtype = auto_device(device), auto_dtype(dtype, device)
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"extractor dtype {dtype!r}: use auto or one of {', '.join(DTYPES)}")
         self.model = model
         self.points = points or RandomPoints(9)
         self.multimask_output, self.select = bool(multimask_output), select
-        self.device, self.dtype = auto_device(device), dtype
         self.name = model.name
+        self.image_embeddings = 0  # image-encoder passes (metrics.json): one per image for the modal baselines
 
     def check(self) -> None:
         """Raise ``ModelNotFoundError`` now if the weights are missing (building never loads them)."""
@@ -128,7 +133,7 @@ class PointPromptExtractor(Extractor):
         points = self.prompt(inputs)
         predictor = self.predictor()
         with torch.inference_mode(), self.autocast():
-            predictor.set_image(inputs.inpainted, self.dtype)
+            self.image_embeddings += predictor.set_image(inputs.inpainted, self.dtype)
             masks, scores, _ = predictor.predictor.predict(
                 point_coords=points,
                 point_labels=np.ones(len(points), dtype=np.int64),

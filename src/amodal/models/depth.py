@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from amodal.config import auto_device
+from amodal.config import auto_device, auto_dtype
 from amodal.errors import ModelNotFoundError
 from amodal.models.cache import cached_model
 from amodal.models.sam import seeded
@@ -66,10 +66,13 @@ class DepthModel:
         self.check()  # before importing transformers, which takes seconds
         from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
+        from amodal.models.loading import quiet_loading
+
         source = str(Path(self.model).expanduser()) if Path(self.model).expanduser().is_dir() else self.model
         try:
-            processor = AutoImageProcessor.from_pretrained(source, local_files_only=True)
-            module = AutoModelForDepthEstimation.from_pretrained(source, local_files_only=True)
+            with quiet_loading():
+                processor = AutoImageProcessor.from_pretrained(source, local_files_only=True)
+                module = AutoModelForDepthEstimation.from_pretrained(source, local_files_only=True)
         except OSError as err:  # e.g. the config is cached but the weights are not
             reason = str(err).splitlines()[0]
             raise ModelNotFoundError(f"depth model {self.model} cannot be loaded ({reason}); "
@@ -102,7 +105,7 @@ class DepthEstimator:
     """image (uint8 H×W×3) → nearness (float32 H×W, larger = nearer), at the image's resolution."""
 
     def __init__(self, model: DepthModel, device: str = "auto", dtype: str = "float32") -> None:
-        self.model, self.device, self.dtype = model, auto_device(device), dtype
+        self.model, self.device, self.dtype = model, auto_device(device), auto_dtype(dtype, device)
 
     def check(self) -> None:
         self.model.check()

@@ -7,6 +7,7 @@ command that downloads it; a real model that is asked for never falls back to ra
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -26,8 +27,26 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 
 def torch_dtype(name: str) -> torch.dtype:
     if name not in DTYPES:
-        raise ConfigError(f"runtime.dtype={name!r}: use one of float32, float16, bfloat16")
+        raise ConfigError(f"runtime.dtype={name!r}: use auto, float32, float16 or bfloat16")
     return DTYPES[name]
+
+
+@contextlib.contextmanager
+def quiet_loading():
+    """No diffusers or transformers loading bars (one per pipeline, one per text encoder) while loading:
+    the run's own progress bar is the one a user reads."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    enabled = [(lib, lib.is_progress_bar_enabled()) for lib in (diffusers_logging, transformers_logging)]
+    for lib, _ in enabled:
+        lib.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for lib, was_enabled in enabled:
+            if was_enabled:
+                lib.enable_progress_bar()
 
 
 def pipeline_class(family: str):
@@ -130,11 +149,12 @@ class PretrainedPipeline(PipelineSource):
         cls = pipeline_class(self.family)
         extra = {"safety_checker": None, "requires_safety_checker": False} if self.family == "sd" else {}
         try:
-            pipe = cls.from_pretrained(
-                str(Path(self.model).expanduser()) if _is_local(self.model) else self.model,
-                revision=self.revision, variant=self.variant, torch_dtype=dtype,
-                local_files_only=self.local_files_only, **extra,
-            )
+            with quiet_loading():
+                pipe = cls.from_pretrained(
+                    str(Path(self.model).expanduser()) if _is_local(self.model) else self.model,
+                    revision=self.revision, variant=self.variant, dtype=dtype,
+                    local_files_only=self.local_files_only, **extra,
+                )
         except (OSError, ValueError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ModelNotFoundError(f"cannot load {self.model} ({first}); {self._how_to_get()}") from err

@@ -212,7 +212,7 @@ def load_trained_part(model: torch.nn.Module, source: Path, part: str) -> None:
     folder = source / part if (source / part).is_dir() else source
     if not (folder / "config.json").is_file():
         raise ConfigError(f"{part}.init={source}: no {name} there (want a pipeline folder with {part}/config.json)")
-    trained = cls.from_pretrained(folder, torch_dtype=torch.float32)
+    trained = cls.from_pretrained(folder, dtype=torch.float32)
     try:
         model.load_state_dict(trained.state_dict())
     except RuntimeError as err:
