@@ -5,6 +5,10 @@ by patching the writes instead:
 
     python -m tests.faults read-only <run folder> <overrides...>   # nothing in the folder can be written
     python -m tests.faults full-after-2 <run folder> <overrides...> # the 3rd result row hits a full disk
+    python -m tests.faults slow-rows <run folder> <overrides...>    # each row takes half a second more
+
+(A slow run holds its folder long enough that a second one started beside it always meets it, however
+loaded the machine is.)
 """
 
 from __future__ import annotations
@@ -70,10 +74,27 @@ def full_after(rows: int) -> None:
     ResultsLog.append = append
 
 
+def slow_rows(seconds: float) -> None:
+    """Each result row is written ``seconds`` later than it would be."""
+    import time
+
+    from amodal.eval.results import ResultsLog
+
+    real_append = ResultsLog.append
+
+    def append(self, row):
+        time.sleep(seconds)
+        real_append(self, row)
+
+    ResultsLog.append = append
+
+
 if __name__ == "__main__":
     fault, folder, overrides = sys.argv[1], Path(sys.argv[2]).resolve(), sys.argv[3:]
     if fault == "read-only":
         read_only(folder)
+    elif fault == "slow-rows":
+        slow_rows(0.5)
     else:
         full_after(int(fault.removeprefix("full-after-")))
     from amodal.cli.run import main

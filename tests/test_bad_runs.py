@@ -257,10 +257,12 @@ def test_a_bad_run_is_one_line_and_keeps_the_rows(case, base, tmp_path):
 
 def test_two_runs_started_at_once_into_one_folder_write_every_object_once(tmp_path):
     """The second refuses in one line naming the first, which writes every object once."""
-    command = [str(Path(sys.executable).parent / "amodal-run"), *QUIET, "logger=none", "method=oracle",
-               "dataset.n_images=6", f"hydra.run.dir={tmp_path / 'run'}"]
+    # each row half a second slower: the first run holds the folder for over 10 s, so the second always
+    # meets it, however late a loaded machine starts it
+    command = [sys.executable, "-m", "tests.faults", "slow-rows", str(tmp_path / "run"), *QUIET, "logger=none",
+               "method=oracle", "dataset.n_images=6"]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    runs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    runs = [subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for _ in range(2)]
     outputs = [run.communicate(timeout=300) for run in runs]
     statuses = [run.returncode for run in runs]
