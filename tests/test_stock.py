@@ -16,7 +16,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from amodal.method.inpaint import DiffusionInpainter, LeakageCallback, PipelineDraws, noised_sd
+from amodal.method.families import LeakageCallback, PipelineDraws, noised_sd
+from amodal.method.inpaint import DiffusionInpainter
 from amodal.method.leakage import Leakage
 from amodal.models.loading import TinyPipeline
 from amodal.models.tiny import tiny_pipeline
