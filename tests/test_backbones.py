@@ -128,3 +128,21 @@ def test_experiment_backbones_sets_the_papers_table1_beside_and_marks_the_rows_w
                 assert row["values"] == [None] * 5 and "no paper number" in row["label"]
             else:
                 assert row["values"] == paper_rows[variant]
+
+
+def test_an_sd3_transformer_that_takes_the_mask_is_refused_not_fed_an_all_ones_mask(batch):
+    """A 33-channel SD3 inpainting transformer ([latents | M | masked image]) would read the all-ones mask
+    eq. 7 hands the sd3 family's blend: refused in one line instead."""
+    from diffusers import SD3Transformer2DModel
+
+    class MaskChannels(TinyPipeline):
+        def load(self, device, dtype):
+            pipe = super().load(device, dtype)
+            config = {**pipe.transformer.config, "in_channels": 33}
+            pipe.register_modules(transformer=SD3Transformer2DModel.from_config(config))
+            return pipe
+
+    inp = DiffusionInpainter(MaskChannels("sd3", seed=1), resolution=SIZE, steps=1)
+    with pytest.raises(ConfigError, match="takes the mask as input channels") as err:
+        inp.inpaint(*batch)
+    assert "\n" not in str(err.value)

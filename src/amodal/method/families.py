@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from amodal.errors import ConfigError
 from amodal.method.guidance import EmptyMaskHook, EmptyMaskPass, guidance_scale
 from amodal.method.leakage import Leakage
 from amodal.seeding import torch_generator
@@ -299,6 +300,10 @@ class StableDiffusion3(BlendsWithMask):
         return {**super().options(inp), "guidance_scale": 1.0, "output_type": "latent"}
 
     def run(self, inp, pipe, x, area, area_latent, seeds, generators):
+        if pipe.transformer.config.in_channels != pipe.vae.config.latent_channels:
+            raise ConfigError(f"backbone {inp.source.describe()}: its SD3 transformer takes the mask as input "
+                              "channels, which the sd3 family (SD3.5, blending with M) would hand an all-ones mask; "
+                              "such a model needs a family of its own (docs/backbones.md)")
         latents = super().run(inp, pipe, x, area, area_latent, seeds, generators)
         # decoded by the inverse of the pipeline's own encoding, (latents − shift)·scale: diffusers 0.42's
         # StableDiffusion3InpaintPipeline decodes latents / scale, without the shift (diffusers#13611)
