@@ -7,7 +7,7 @@ import torch
 from amodal.errors import ConfigError
 from amodal.method.background import FlatBackground, HistogramBackground, colour_histogram
 from amodal.method.condition import condition_image, noised_object, to_model_space
-from amodal.method.guidance import EmptyMaskHook, guidance_scale, guided
+from amodal.method.guidance import EmptyMaskHook, EmptyMaskPass, guidance_scale, guided
 from amodal.method.leakage import Leakage, leak
 
 
@@ -79,6 +79,29 @@ def test_empty_mask_hook_gives_the_unconditional_half_the_empty_mask():
     assert torch.equal(new[2:], sample[2:])  # the conditional half sees M untouched
     assert torch.equal(new[:, :4], sample[:, :4])
     assert EmptyMaskHook(condition_latents)(None, (torch.randn(2, 9, 3, 3), 10), {}) is None  # w = 0
+
+
+class TokenDenoiser(torch.nn.Module):
+    """A denoiser whose tokens are [latents (2) | condition (3)]: v = latents · (1 + Σ condition)."""
+
+    def forward(self, hidden_states, timestep, return_dict=True):
+        latents, condition = hidden_states[..., :2], hidden_states[..., 2:]
+        return (latents * (1 + condition.sum(-1, keepdim=True)) + timestep,)
+
+
+def test_empty_mask_pass_is_eq11_from_a_second_pass_with_the_empty_condition():
+    """On hand-made tokens: the hook returns (1 + w)·v(M) − w·v(∅), where v(∅) has ∅'s condition in
+    the last channels and the same latents and timestep; it runs once per call, not again on its own pass."""
+    latents = torch.tensor([[[1.0, 2.0], [3.0, -1.0]]])  # 1 object, 2 tokens
+    condition_m = torch.tensor([[[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]]])
+    empty = torch.tensor([[[0.5, 0.0, 0.0], [0.0, 0.0, 0.0]]])
+    denoiser = TokenDenoiser()
+    denoiser.register_forward_hook(EmptyMaskPass(2.0, lambda: empty), with_kwargs=True)
+    (v,) = denoiser(hidden_states=torch.cat([latents, condition_m], -1), timestep=10.0, return_dict=False)
+    v_m = latents * torch.tensor([[[3.0], [1.0]]]) + 10
+    v_empty = latents * torch.tensor([[[1.5], [1.0]]]) + 10
+    assert torch.equal(v, 3 * v_m - 2 * v_empty)
+    assert torch.equal(v[:, 1], v_m[:, 1])  # a token whose condition ∅ leaves as it was: no guidance there
 
 
 def test_histogram_background_draws_only_colours_of_the_visible_pixels():

@@ -9,7 +9,8 @@ from amodal.method.inpaint import DiffusionInpainter
 from amodal.models.loading import PretrainedPipeline, TinyPipeline
 from amodal.models.tiny import tiny_pipeline
 
-FAMILIES = ["sd", "sdxl", "flux"]
+FAMILIES = ["sd", "sdxl", "flux", "sd3", "flux_fill"]
+SEES_MASK = {"sd", "sdxl", "flux_fill"}  # the denoiser takes M: eq. 11 acts
 SIZE = 64
 
 
@@ -27,7 +28,7 @@ def batch():
 
 def inpainter(family, **settings):
     """The latents these tests compare with are the VAE's mode (``encoded``): no posterior sampling."""
-    settings = {"resolution": SIZE, "steps": 3, "w": 0.0 if family == "flux" else 1.5, "vae_latents": "mode",
+    settings = {"resolution": SIZE, "steps": 3, "w": 1.5 if family in SEES_MASK else 0.0, "vae_latents": "mode",
                 **settings}
     return DiffusionInpainter(TinyPipeline(family), **settings)
 
@@ -121,9 +122,11 @@ def test_a_multirun_loads_a_backbone_once_and_another_backbone_replaces_it():
     assert third.pipe is not first.pipe
 
 
-def test_flux_ignores_w_because_its_transformer_does_not_see_the_mask(caplog):
-    assert inpainter("flux", w=1.5).w == 0.0
-    assert "no effect on Flux" in caplog.text
+@pytest.mark.parametrize("family,title", [("flux", "Flux"), ("sd3", "SD3")])
+def test_flux_and_sd3_ignore_w_because_their_transformer_does_not_see_the_mask(family, title, caplog):
+    assert inpainter(family, w=1.5).w == 0.0
+    assert f"no effect on {title}" in caplog.text
+    assert inpainter("flux_fill", w=1.5).w == 1.5  # FLUX.1-Fill's does
 
 
 @pytest.mark.parametrize("vae_latents", ["sample", "mode"])
@@ -151,11 +154,22 @@ def test_a_pipeline_saved_to_disk_loads_through_the_real_loading_code(tmp_path, 
         assert np.array_equal(a, b)
 
 
-def test_flux_with_8_bit_weights_as_the_paper_ran_it(tmp_path, batch):
+def quantized(module) -> bool:
+    return any(type(m).__name__ == "QLinear" for m in module.modules())
+
+
+@pytest.mark.parametrize("family,t5,clip", [("flux", "text_encoder_2", "text_encoder"),
+                                            ("flux_fill", "text_encoder_2", "text_encoder"),
+                                            ("sd3", "text_encoder_3", "text_encoder_2")])
+def test_8_bit_transformer_and_t5_as_the_paper_ran_flux(family, t5, clip, tmp_path, batch):
+    """Loaded from disk with quantize=qint8: the transformer and the T5 encoder in 8 bits, CLIP not (SD3's
+    second CLIP sits where Flux's T5 does)."""
     pytest.importorskip("optimum.quanto", reason="optimum-quanto is not installed")
-    tiny_pipeline("flux", seed=0).save_pretrained(tmp_path / "tiny-flux")
-    source = PretrainedPipeline("flux", str(tmp_path / "tiny-flux"), local_files_only=True, quantize="qint8")
-    inp = DiffusionInpainter(source, resolution=SIZE, steps=2, w=0.0)
+    tiny_pipeline(family, seed=0).save_pretrained(tmp_path / family)
+    source = PretrainedPipeline(family, str(tmp_path / family), local_files_only=True, quantize="qint8")
+    inp = DiffusionInpainter(source, resolution=SIZE, steps=2, w=1.5 if family in SEES_MASK else 0.0,
+                             free_text_encoders=False)
     images = inp.inpaint(*batch)
-    assert type(inp.pipe.transformer.transformer_blocks[0].attn.to_q).__name__ == "QLinear"
+    assert quantized(inp.pipe.transformer) and quantized(getattr(inp.pipe, t5))
+    assert not quantized(getattr(inp.pipe, clip))
     assert len(images) == 3 and images[0].shape == (SIZE, SIZE, 3) and images[0].dtype == np.uint8

@@ -14,7 +14,7 @@ from tests.conftest import cli, composed
 QUICK = ["experiment=quickstart", "dataset.n_images=1"]
 
 
-@pytest.mark.parametrize("backbone", ["tiny_sd", "tiny_sdxl", "tiny_flux"])
+@pytest.mark.parametrize("backbone", ["tiny_sd", "tiny_sdxl", "tiny_flux", "tiny_sd3", "tiny_flux_fill"])
 def test_quickstart_runs_every_tiny_backbone(run_app, backbone, tmp_path):
     metrics, run_dir = run_app(*QUICK, f"backbone={backbone}", run_dir=tmp_path / backbone)
     counts = metrics["counts"]
@@ -53,8 +53,12 @@ def test_sweeps_over_backgrounds_and_areas(tmp_path):
     ("sd2", "stabilityai/stable-diffusion-2-inpainting"),
     ("sdxl", "diffusers/stable-diffusion-xl-1.0-inpainting-0.1"),
     ("flux", "black-forest-labs/FLUX.1-schnell"),
+    ("sd3", "stabilityai/stable-diffusion-3.5-medium"),
+    ("flux_fill", "black-forest-labs/FLUX.1-Fill-dev"),
 ])
 def test_a_missing_real_model_is_one_line_found_before_anything_is_built(backbone, model, tmp_path, monkeypatch):
+    """The line names the model and the command that fetches it; for the gated ones (SD3.5, FLUX.1-Fill)
+    also the licence to accept and the login."""
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with composed(["method=inpaint", f"backbone={backbone}"], tmp_path) as cfg:
@@ -64,6 +68,9 @@ def test_a_missing_real_model_is_one_line_found_before_anything_is_built(backbon
         assert time.perf_counter() - start < 1.0
     message = str(err.value)
     assert model in message and f"huggingface-cli download {model}" in message and "\n" not in message
+    gated = backbone in ("sd3", "flux_fill")
+    assert (f"accept its licence at https://huggingface.co/{model}" in message) == gated
+    assert ("huggingface-cli login" in message) == gated
 
 
 def test_the_cli_says_a_missing_model_in_one_line_and_never_falls_back(tmp_path):

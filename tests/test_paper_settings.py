@@ -74,8 +74,9 @@ def flux_rows():
 
 @pytest.mark.parametrize("experiment,variant", list(flux_rows()))
 def test_every_flux_row_of_the_paper_runs_in_8_bits(experiment, variant, tmp_path):
+    """FLUX.1-Fill (12B parameters, as FLUX.1-schnell) too, in experiment=backbones."""
     cfg = resolved([f"experiment={experiment}", f"variant={variant}"], tmp_path)
-    assert cfg["backbone"]["pipeline"]["family"] == "flux"
+    assert cfg["backbone"]["pipeline"]["family"] in ("flux", "flux_fill")
     assert cfg["backbone"]["pipeline"]["quantize"] == "qint8"
 
 

@@ -19,7 +19,10 @@ BACKBONES = {  # name: (hub id, needs a GPU)
     "sd2": ("stabilityai/stable-diffusion-2-inpainting", False),
     "sdxl": ("diffusers/stable-diffusion-xl-1.0-inpainting-0.1", True),
     "flux": ("black-forest-labs/FLUX.1-schnell", True),
+    "sd3": ("stabilityai/stable-diffusion-3.5-medium", True),
+    "flux_fill": ("black-forest-labs/FLUX.1-Fill-dev", True),
 }
+BFLOAT16 = {"sd3", "flux_fill"}  # trained and shipped in bfloat16
 
 
 @pytest.mark.weights
@@ -31,7 +34,7 @@ def test_a_real_backbone_inpaints_a_synthetic_object(name, tmp_path):
     if needs_gpu and not torch.cuda.is_available():
         pytest.skip(f"{name} needs a CUDA GPU")
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = "float16" if device == "cuda" else "float32"
+    dtype = ("bfloat16" if name in BFLOAT16 else "float16") if device == "cuda" else "float32"
     overrides = ["method=inpaint", f"backbone={name}", "extractor=diff", f"runtime.device={device}",
                  f"runtime.dtype={dtype}", "backbone.pipeline.local_files_only=true", "cache.enabled=false"]
     if device == "cpu":

@@ -7,9 +7,15 @@ then the whole condition image (nothing is masked out). Diffusers' pipelines com
 u + g·(c − u) = (1 + w)·c − w·u with g = 1 + w, so eq. 11 is their guidance with ``guidance_scale``
 = 1 + w, provided the two halves differ only in the mask: the text halves get the same empty prompt,
 and the unconditional half's mask channels are replaced by ∅ (``EmptyMaskHook``).
+
+A pipeline whose denoiser takes the mask but that runs no guided batch (FLUX.1-Fill: guidance-distilled,
+one pass per step) gets eq. 11 from a second pass of the denoiser with ∅ (``EmptyMaskPass``). Where the
+denoiser never sees the mask (FLUX.1-schnell, SD3) the two terms are equal and eq. 11 cannot act.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 
@@ -46,3 +52,22 @@ class EmptyMaskHook:
         if args:
             return (sample, *args[1:]), kwargs
         return args, {**kwargs, "sample": sample}
+
+
+class EmptyMaskPass:
+    """A forward hook (``with_kwargs=True``) on a denoiser whose last input channels are the condition it
+    reads M from (FLUX.1-Fill: the masked-image latents and the mask, packed): after the pipeline's pass
+    v(M) it runs a second pass v(∅) with ``empty()``'s condition in those channels, on the same latents,
+    timestep and text, and returns eq. 11's (1 + w)·v(M) − w·v(∅) in place of v(M)."""
+
+    def __init__(self, weight: float, empty: Callable[[], torch.Tensor]) -> None:
+        self.weight = weight
+        self.empty = empty  # ∅'s condition, B × tokens × channels; read when the loop runs
+
+    def __call__(self, module, args, kwargs, output):
+        hidden = kwargs["hidden_states"]
+        empty = self.empty().to(hidden.dtype)
+        latents = hidden[..., : hidden.shape[-1] - empty.shape[-1]]
+        # ``forward``, not the module's __call__: this hook must not run again on its own pass
+        unconditional = module.forward(**{**kwargs, "hidden_states": torch.cat([latents, empty], dim=-1)})
+        return (guided(output[0], unconditional[0], self.weight), *output[1:])

@@ -50,10 +50,16 @@ def quiet_loading():
 
 
 def pipeline_class(family: str):
-    from diffusers import FluxInpaintPipeline, StableDiffusionInpaintPipeline, StableDiffusionXLInpaintPipeline
+    from diffusers import (
+        FluxFillPipeline,
+        FluxInpaintPipeline,
+        StableDiffusion3InpaintPipeline,
+        StableDiffusionInpaintPipeline,
+        StableDiffusionXLInpaintPipeline,
+    )
 
     classes = {"sd": StableDiffusionInpaintPipeline, "sdxl": StableDiffusionXLInpaintPipeline,
-               "flux": FluxInpaintPipeline}
+               "flux": FluxInpaintPipeline, "sd3": StableDiffusion3InpaintPipeline, "flux_fill": FluxFillPipeline}
     if family not in classes:
         raise ConfigError(f"backbone family {family!r}: use one of {', '.join(FAMILIES)}")
     return classes[family]
@@ -92,7 +98,9 @@ class PipelineSource:
 
 class PretrainedPipeline(PipelineSource):
     """A diffusers inpainting pipeline by hub id (from the Hugging Face cache, or downloaded when
-    ``local_files_only`` is false and the hub is reachable) or by local folder (``save_pretrained``)."""
+    ``local_files_only`` is false and the hub is reachable) or by local folder (``save_pretrained``).
+    ``gated``: the hub serves it only to accounts that accepted its licence, which the message on a
+    missing model then says."""
 
     def __init__(
         self,
@@ -102,11 +110,12 @@ class PretrainedPipeline(PipelineSource):
         variant: str | None = None,
         local_files_only: bool = False,
         quantize: str | None = None,
+        gated: bool = False,
     ) -> None:
         pipeline_class(family)
         check_quantize(quantize)
         self.family, self.model, self.revision, self.variant = family, model, revision, variant
-        self.local_files_only, self.quantize = local_files_only, quantize
+        self.local_files_only, self.quantize, self.gated = local_files_only, quantize, gated
 
     def describe(self) -> str:
         return self.model
@@ -119,7 +128,9 @@ class PretrainedPipeline(PipelineSource):
             return ("the folder is incomplete or damaged: write the pipeline into it again (save_pretrained), "
                     "or point backbone.pipeline.model at another folder")
         revision = f" --revision {self.revision}" if self.revision else ""
-        return (f"download it with `huggingface-cli download {self.model}{revision}` (needs access to the hub), "
+        access = (f"a gated model: accept its licence at https://huggingface.co/{self.model} and "
+                  "`huggingface-cli login` first" if self.gated else "needs access to the hub")
+        return (f"download it with `huggingface-cli download {self.model}{revision}` ({access}), "
                 "or set backbone.pipeline.model to a local pipeline folder")
 
     def check(self) -> None:
@@ -169,19 +180,22 @@ def check_quantize(quantize: str | None) -> None:
 
 
 def quantize_transformer(pipe, weights: str) -> None:
-    """8-bit weights for the denoiser (and T5), as the paper did for Flux on a 24 GB card."""
+    """8-bit weights for the denoiser and the T5 text encoder (Flux's text_encoder_2, SD3's text_encoder_3),
+    as the paper did for Flux on a 24 GB card; CLIP stays as it is."""
     try:
         from optimum import quanto
     except ImportError as err:
         raise ConfigError(
             "backbone.pipeline.quantize needs optimum-quanto: `pip install optimum-quanto` (or use quantize=null)"
         ) from err
+    from transformers import T5EncoderModel
+
     qtype = getattr(quanto, weights)
-    for name in ("transformer", "unet", "text_encoder_2"):
-        module = getattr(pipe, name, None)
-        if module is not None:
-            quanto.quantize(module, weights=qtype)
-            quanto.freeze(module)
+    denoisers = [getattr(pipe, name, None) for name in ("transformer", "unet")]
+    encoders = [getattr(pipe, name, None) for name in ("text_encoder_2", "text_encoder_3")]
+    for module in [m for m in denoisers if m is not None] + [m for m in encoders if isinstance(m, T5EncoderModel)]:
+        quanto.quantize(module, weights=qtype)
+        quanto.freeze(module)
 
 
 class TinyPipeline(PipelineSource):

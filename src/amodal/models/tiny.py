@@ -5,7 +5,8 @@ guidance arithmetic, batching, determinism), never accuracy. Weights are drawn f
 tokenizers are written from a tiny in-memory vocabulary: no file from any hub is needed.
 
 The geometry matches the real models: the VAE downsamples by 8, SD-family UNets take 9 input channels
-([latents | mask | masked-image latents]), Flux latents have 16 channels packed 2×2.
+([latents | mask | masked-image latents]), Flux latents have 16 channels packed 2×2, SD3's 16 channels in
+2×2 patches; FLUX.1-Fill's transformer takes the packed masked-image latents and mask as 320 more channels.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from diffusers import (
     AutoencoderKL,
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
+    FluxFillPipeline,
     FluxInpaintPipeline,
     FluxTransformer2DModel,
     PNDMScheduler,
+    SD3Transformer2DModel,
+    StableDiffusion3InpaintPipeline,
     StableDiffusionInpaintPipeline,
     StableDiffusionXLInpaintPipeline,
     UNet2DConditionModel,
@@ -36,7 +40,7 @@ from transformers import (
 
 from amodal.errors import ConfigError
 
-FAMILIES = ("sd", "sdxl", "flux")
+FAMILIES = ("sd", "sdxl", "flux", "sd3", "flux_fill")
 TEXT_WIDTH = 32
 
 
@@ -67,10 +71,20 @@ def clip_text_encoder(tokenizer: CLIPTokenizer, with_projection: bool = False):
     return (CLIPTextModelWithProjection if with_projection else CLIPTextModel)(config).eval()
 
 
-def vae(latent_channels: int = 4, flux: bool = False) -> AutoencoderKL:
-    """Four blocks, so the VAE downsamples by 8 like SD's and Flux's."""
-    extra = {"use_quant_conv": False, "use_post_quant_conv": False, "shift_factor": 0.1159,
-             "scaling_factor": 0.3611} if flux else {}
+def t5_encoder(tokenizer: T5Tokenizer, width: int = TEXT_WIDTH) -> T5EncoderModel:
+    return T5EncoderModel(T5Config(vocab_size=len(tokenizer), d_model=width, d_kv=8, d_ff=37, num_layers=2,
+                                   num_heads=4, decoder_start_token_id=0)).eval()
+
+
+FLUX_VAE = {"shift_factor": 0.1159, "scaling_factor": 0.3611}
+SD3_VAE = {"shift_factor": 0.0609, "scaling_factor": 1.5305}
+"""The 16-channel VAEs' latent normalisation, as in the real models' configs."""
+
+
+def vae(latent_channels: int = 4, normalisation: dict | None = None) -> AutoencoderKL:
+    """Four blocks, so the VAE downsamples by 8 like SD's, SD3's and Flux's; the 16-channel ones have no
+    quant convs and shift their latents (``normalisation``)."""
+    extra = {"use_quant_conv": False, "use_post_quant_conv": False, **normalisation} if normalisation else {}
     return AutoencoderKL(
         in_channels=3, out_channels=3, latent_channels=latent_channels, block_out_channels=(16, 16, 32, 32),
         down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
@@ -123,26 +137,68 @@ def tiny_sdxl() -> StableDiffusionXLInpaintPipeline:
     )
 
 
+def _flux_transformer(in_channels: int = 64, guidance_embeds: bool = False) -> FluxTransformer2DModel:
+    return FluxTransformer2DModel(
+        patch_size=1, in_channels=in_channels, out_channels=64, num_layers=1, num_single_layers=1,
+        attention_head_dim=16, num_attention_heads=2, joint_attention_dim=TEXT_WIDTH,
+        pooled_projection_dim=TEXT_WIDTH, axes_dims_rope=(4, 4, 8), guidance_embeds=guidance_embeds,
+    ).eval()
+
+
 def tiny_flux() -> FluxInpaintPipeline:
     tokenizer, tokenizer_2 = clip_tokenizer(), t5_tokenizer()
-    t5 = T5EncoderModel(T5Config(vocab_size=len(tokenizer_2), d_model=TEXT_WIDTH, d_kv=8, d_ff=37,
-                                 num_layers=2, num_heads=4, decoder_start_token_id=0)).eval()
     return FluxInpaintPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(shift=1.0, use_dynamic_shifting=False),
-        vae=vae(latent_channels=16, flux=True),
+        vae=vae(latent_channels=16, normalisation=FLUX_VAE),
         text_encoder=clip_text_encoder(tokenizer),
         tokenizer=tokenizer,
-        text_encoder_2=t5,
+        text_encoder_2=t5_encoder(tokenizer_2),
         tokenizer_2=tokenizer_2,
-        transformer=FluxTransformer2DModel(
-            patch_size=1, in_channels=64, num_layers=1, num_single_layers=1, attention_head_dim=16,
-            num_attention_heads=2, joint_attention_dim=TEXT_WIDTH, pooled_projection_dim=TEXT_WIDTH,
-            axes_dims_rope=(4, 4, 8),
-        ).eval(),
+        transformer=_flux_transformer(),
     )
 
 
-BUILDERS = {"sd": tiny_sd, "sdxl": tiny_sdxl, "flux": tiny_flux}
+def tiny_flux_fill() -> FluxFillPipeline:
+    """FLUX.1-Fill-dev's layout: 64 packed latent channels, then the packed masked-image latents (64) and
+    the mask, each 8×8 pixel block folded into 64 channels and packed 2×2 (256); a guidance embedding
+    (FLUX.1-dev is guidance-distilled) and the resolution-dependent schedule shift of the real scheduler."""
+    tokenizer, tokenizer_2 = clip_tokenizer(), t5_tokenizer()
+    return FluxFillPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True, base_shift=0.5,
+                                                  max_shift=1.15, base_image_seq_len=256, max_image_seq_len=4096),
+        vae=vae(latent_channels=16, normalisation=FLUX_VAE),
+        text_encoder=clip_text_encoder(tokenizer),
+        tokenizer=tokenizer,
+        text_encoder_2=t5_encoder(tokenizer_2),
+        tokenizer_2=tokenizer_2,
+        transformer=_flux_transformer(in_channels=64 + 64 + 256, guidance_embeds=True),
+    )
+
+
+def tiny_sd3() -> StableDiffusion3InpaintPipeline:
+    """SD3.5's layout: CLIP-L and CLIP-G (both with projection; their pooled outputs concatenated), T5 as
+    wide as the two CLIPs' hidden states side by side, an MMDiT-X transformer (a dual-attention layer, RMS
+    query/key norm) on 16-channel latents in 2×2 patches, and SD3.5's flow-matching shift of 3."""
+    tokenizer, tokenizer_2, tokenizer_3 = clip_tokenizer(), clip_tokenizer(), t5_tokenizer()
+    return StableDiffusion3InpaintPipeline(
+        transformer=SD3Transformer2DModel(
+            sample_size=16, patch_size=2, in_channels=16, out_channels=16, num_layers=2, attention_head_dim=8,
+            num_attention_heads=4, caption_projection_dim=32, joint_attention_dim=2 * TEXT_WIDTH,
+            pooled_projection_dim=2 * TEXT_WIDTH, pos_embed_max_size=32, dual_attention_layers=(0,),
+            qk_norm="rms_norm",
+        ).eval(),
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+        vae=vae(latent_channels=16, normalisation=SD3_VAE),
+        text_encoder=clip_text_encoder(tokenizer, with_projection=True),
+        tokenizer=tokenizer,
+        text_encoder_2=clip_text_encoder(tokenizer_2, with_projection=True),
+        tokenizer_2=tokenizer_2,
+        text_encoder_3=t5_encoder(tokenizer_3, width=2 * TEXT_WIDTH),
+        tokenizer_3=tokenizer_3,
+    )
+
+
+BUILDERS = {"sd": tiny_sd, "sdxl": tiny_sdxl, "flux": tiny_flux, "sd3": tiny_sd3, "flux_fill": tiny_flux_fill}
 
 
 def tiny_pipeline(family: str, seed: int = 0, **options):
