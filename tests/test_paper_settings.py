@@ -116,7 +116,7 @@ def test_a_bad_setting_is_one_line_naming_the_key(settings, word):
 
 
 def record(dataset, variant, miou, le50):
-    metrics = {"miou": miou, "buckets": [{"max_occlusion": 0.5, "label": "", "miou": le50, "n": 5}]}
+    metrics = {"miou": miou, "n": 9, "buckets": [{"max_occlusion": 0.5, "label": "", "miou": le50, "n": 5}]}
     return RunRecord(path=None, metrics=metrics, choices={"dataset": dataset, "variant": variant})
 
 
