@@ -57,6 +57,7 @@ def test_the_first_release_scores_with_visible_exactly_as_pycocotools_decodes(ru
         f"dataset.annotations={annotations}",
         f"dataset.images={root / 'testing' / 'image_2'}",
         "method=visible",
+        "eval.include_unoccluded=true",  # every object scored, the unoccluded ones too
     )
     data = json.loads(annotations.read_text())
     size = {str(i["id"]): (i["height"], i["width"]) for i in data["images"]}
@@ -120,7 +121,8 @@ def test_a_missing_image_skips_its_objects_and_the_run_goes_on(run_app, kins_dat
         count == 4
         and reason == f"image file {kins_dataset / 'testing' / 'image_2' / '000004.png'} does not exist"
     )
-    assert metrics["counts"]["scored"] == 4 and metrics["n"] == 2  # the car and the tree of image 3
+    # image 3's four objects: the car and the tree occluded and scored, the other two unoccluded, not predicted
+    assert metrics["counts"]["scored"] == metrics["n"] == 2 and sum(metrics["counts"]["unscored"].values()) == 2
 
 
 def test_a_wrong_root_is_one_line_on_the_command_line(tmp_path):

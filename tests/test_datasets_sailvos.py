@@ -39,7 +39,8 @@ def test_every_encoding_decodes_to_the_exact_masks_in_either_layout(tmp_path, la
 
 
 def test_a_distributed_folder_scores_with_visible_exactly_as_pycocotools_decodes(run_app, sailvos_dataset):
-    metrics, run_dir = run_app("dataset=sailvos", f"dataset.root={sailvos_dataset}", "method=visible")
+    metrics, run_dir = run_app("dataset=sailvos", f"dataset.root={sailvos_dataset}", "method=visible",
+                               "eval.include_unoccluded=true")  # every object scored, the unoccluded ones too
     data = json.loads((sailvos_dataset / "valid.json").read_text())
     annotations = {str(a["id"]): a for a in data["annotations"]}
     rows = read_rows(run_dir / "results.jsonl")
@@ -119,7 +120,8 @@ def test_an_rle_of_another_size_skips_that_object_only(run_app, sailvos_dataset)
     bad = next(a for a in data["annotations"] if a["id"] == 7000)
     bad["visible_mask"] = {"size": [20, 30], "counts": bad["visible_mask"]["counts"]}
     path.write_text(json.dumps(data))
-    metrics, _ = run_app("dataset=sailvos", f"dataset.root={sailvos_dataset}", "method=visible")
+    metrics, _ = run_app("dataset=sailvos", f"dataset.root={sailvos_dataset}", "method=visible",
+                         "eval.include_unoccluded=true")  # every other object scored
     ((reason, count),) = metrics["counts"]["skipped"].items()
     assert count == 1
     assert reason == (

@@ -33,12 +33,14 @@ def test_the_quickstart_prints_no_warnings_or_loading_bars_and_one_wandb_line(tm
     (sync,) = [line for line in others if "wandb" in line.lower() or "W&B" in line]
     (offline_run,) = (run_dir / "wandb").glob("offline-run-*")
     assert sync == f"W&B: offline run in {offline_run}; upload it with `wandb sync {offline_run}`"
-    # the rest: the run folder and its table
-    assert others[others.index(sync) + 1] == str(run_dir) and others[-1].startswith("objects: ")
+    # the rest: what ran and where its results go (also in run.log), then the run folder and its table
+    finished = others.index(sync) + 1
+    assert others[finished].endswith(f"[amodal][INFO] - finished {run_dir}") and others[-1].startswith("objects: ")
+    assert all("[amodal][INFO] - " in line for line in others[:others.index(sync)])
 
     # the bar's last mIoU is the table's "all" column and metrics.json's mIoU (occluded objects only)
     last = re.findall(r"mIoU (\d+\.\d)", bars[-1])[-1]
-    header, _, miou_row, _, _ = others[others.index(str(run_dir)) + 1:]
+    header, _, miou_row, _, _ = others[finished + 1:]
     assert header.split("|")[2].strip() == "all" and miou_row.split("|")[2].strip() == last
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert f"{100 * metrics['miou']:.1f}" == last and metrics["counts"]["unoccluded"] > 0

@@ -137,7 +137,7 @@ def evaluate(cfg: DictConfig) -> dict:
         record_start(cfg, run_dir, fingerprint)  # before anything is logged: a refused run writes nothing
         name, group, tags = run_identity(cfg)
         log.info("choices: %s; device %s, dtype %s, seed %d", " ".join(t.replace(":", "=", 1) for t in tags),
-                 settings.device, cfg.runtime.dtype, settings.seed)
+                 settings.device, auto_dtype(str(cfg.runtime.dtype), settings.device), settings.seed)
         log.info("results: %s (a row per object, as it goes), metrics: %s (at the end)", run_dir / FILENAME,
                  run_dir / "metrics.json")
         logger.start(config=OmegaConf.to_container(cfg, resolve=True), run_dir=run_dir, name=name, group=group,
