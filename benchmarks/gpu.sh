@@ -4,7 +4,7 @@
 # native resolution, 20 steps, float16; full-size architectures with random weights (benchmarks/table_s1.py).
 # Once, HERE: bash scripts/gpu_wheels.sh (the packages the GPU image lacks, into .whl/). Then, THERE:
 #   device run: command="bash benchmarks/gpu.sh", carry=[".whl"], timeout_s=600
-# → $OUT/table_s1.md (the README's table), table_s1.json, table_s1.log, gpu.txt. Arguments go to
+# → $OUT/table_s1.md (the table of docs/speed.md), table_s1.json, table_s1.log, gpu.txt. Arguments go to
 # table_s1.py (e.g. --backbones sd15 sdxl); the tests run it with tiny models on a CPU:
 #   PYTHON=.venv/bin/python OUT=/tmp/s1 bash benchmarks/gpu.sh --tiny --device cpu --dtype float32
 set -euo pipefail

@@ -2,7 +2,7 @@
 inpainting is perfect — the object's unoccluded rendering on the method's histogram background inside
 M = hull(V), the condition image outside — against Â = V and the best any mask within V ∪ M can do.
 
-    python scripts/extractor_ceiling.py --seed 0 --scenes 24     # ≤50 % bucket, as the README reports
+    python scripts/extractor_ceiling.py --seed 0 --scenes 24     # ≤50 % bucket, as docs/synthetic_backbone.md reports
     python scripts/extractor_ceiling.py --autoencoder shipped    # the same, seen through the autoencoder
 
 With ``--autoencoder`` the perfect inpainting is encoded and decoded by a pipeline's ``AutoencoderKL``

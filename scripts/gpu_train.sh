@@ -5,7 +5,7 @@
 #   device run: command="bash scripts/gpu_train.sh", carry=[".whl"], timeout_s=600
 # Extra arguments are overrides of conf_train/synthetic.yaml (they follow the GPU recipe's, so they win).
 # Then, here: tar -xf <files_at>/synthetic_sd.tar -C /tmp && amodal-run experiment=synthetic_ablation \
-#   variant=full backbone.pipeline.model=/tmp/synthetic_sd backbone.resolution=128   (README, "The synthetic backbone")
+#   variant=full backbone.pipeline.model=/tmp/synthetic_sd backbone.resolution=128   (docs/synthetic_backbone.md)
 set -euo pipefail
 OUT=${OUT:-outputs/gpu}
 mkdir -p "$OUT"

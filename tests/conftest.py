@@ -1,4 +1,5 @@
-"""Shared fixtures: Hydra configs composed the way ``amodal-run`` composes them, and small datasets."""
+"""Shared fixtures: Hydra configs composed the way ``amodal-run`` composes them, and small datasets; and the
+one hook through which the markers ``gpu``, ``weights`` and ``slow`` skip a test, with the reason shown."""
 
 from __future__ import annotations
 
@@ -23,6 +24,44 @@ from amodal.config import config_dir
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("WANDB_MODE", "offline")
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_addoption(parser):
+    parser.addoption("--skip-slow", action="store_true",
+                     help="skip the tests marked slow, each with the reason (they run by default, as in make test)")
+
+
+def missing_weights(mark) -> str | None:
+    """Why a ``weights(model, ...)`` test cannot run here: the first model whose ``check()`` (the package's
+    own, as a run does it) finds no weights, in the package's one line that says how to get them."""
+    from amodal.errors import ModelNotFoundError
+
+    if not mark.args:
+        raise pytest.UsageError("pytest.mark.weights needs the models it loads, e.g. weights(SamModel('vit_b'))")
+    for model in mark.args:
+        try:
+            model.check()
+        except ModelNotFoundError as err:
+            return f"weights: {err}"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    """The one place where marked tests are skipped, each with the reason in the summary (``-ra``):
+    ``gpu`` without a CUDA GPU, ``weights`` without the weights its mark names, ``slow`` with --skip-slow.
+    Everything else runs: ``make test`` runs every test this machine can run."""
+    import torch
+
+    gpu = torch.cuda.is_available()
+    for item in items:
+        if item.get_closest_marker("gpu") and not gpu:
+            item.add_marker(pytest.mark.skip(reason="gpu: needs a CUDA GPU, and none is visible here"))
+        elif item.get_closest_marker("slow") and config.getoption("--skip-slow"):
+            item.add_marker(pytest.mark.skip(reason="slow: skipped with --skip-slow"))
+        else:
+            why = next(filter(None, map(missing_weights, item.iter_markers("weights"))), None)
+            if why:
+                item.add_marker(pytest.mark.skip(reason=why))
 
 
 @contextmanager

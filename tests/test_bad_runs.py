@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import torch
 
 from amodal.eval.results import read_rows, row_key
 from amodal.lock import RunLock
@@ -162,6 +161,8 @@ class Case:
     """(base run, case folder): the rows to keep, a broken file, ..."""
     then: Callable[[Path], None] | None = None
     """More checks, in the case's folder, afterwards."""
+    env: dict[str, str] | None = None
+    """Environment variables of the command."""
     never_says: str = "Traceback"
     within: float | None = None
     """Seconds the command may take at most."""
@@ -224,10 +225,9 @@ CASES = [
     Case("oracle without renderings",
          run(*QUIET, "logger=none", "method=oracle", "dataset=cocoa", "dataset.root={tmp}/cocoa"), 2,
          "method=oracle needs unoccluded renderings, which dataset=cocoa does not have", cocoa),
+    Case("cuda without a GPU", run(*VISIBLE, "runtime.device=cuda"), 2,
+         "runtime.device=cuda: no CUDA GPU is visible here", env={"CUDA_VISIBLE_DEVICES": ""}),  # hides any GPU
 ]
-if not torch.cuda.is_available():
-    CASES.append(Case("cuda without a GPU", run(*VISIBLE, "runtime.device=cuda"), 2,
-                      "runtime.device=cuda: no CUDA GPU is visible here"))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -236,7 +236,8 @@ def test_a_bad_run_is_one_line_and_keeps_the_rows(case, base, tmp_path):
         case.prepare(base, tmp_path)
     results = tmp_path / "run" / "results.jsonl"
     before = results.read_bytes() if results.exists() else b""
-    env = {"WANDB_API_KEY": "0" * 40, "WANDB_BASE_URL": "http://127.0.0.1:9"}  # a W&B server that is not there
+    env = {"WANDB_API_KEY": "0" * 40, "WANDB_BASE_URL": "http://127.0.0.1:9",  # a W&B server that is not there
+           **(case.env or {})}
     start = time.monotonic()
     done = cli(*case.command(tmp_path), cwd=REPO, env=env)
     seconds = time.monotonic() - start

@@ -1,5 +1,5 @@
 """The speed benchmarks run end to end with tiny models on a CPU (their figures come from full-size
-architectures, README "Speed"): the batching they measure is real, and the GPU script writes Table S1."""
+architectures, docs/speed.md): the batching they measure is real, and the GPU script writes Table S1."""
 
 import json
 import os

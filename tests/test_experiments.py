@@ -7,6 +7,10 @@ speed; a sweep over the depth area uses the tiny depth model.
 
 import dataclasses
 import json
+import os
+import re
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -14,7 +18,7 @@ import yaml
 from amodal.config import config_dir
 from amodal.eval.paper import compare, metric, parse_column
 from amodal.eval.report import RunRecord, find_runs, load_runs
-from tests.conftest import cli
+from tests.conftest import REPO, cli
 
 EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
 TINY = ["backbone=tiny_sd", "extractor=tiny_sam", "dataset=synthetic", "dataset.limit=4", "dataset.n_images=2",
@@ -100,3 +104,40 @@ def test_a_paper_table_is_filled_from_the_matching_runs():
     assert best[0].ours == pytest.approx(85.0) and best[1].ours == pytest.approx(84.0)  # the best run per column
     assert all(cell.ours is None for cell in paper_only)
     assert metric(runs[0].metrics, "memory_gb") == 2.0 and metric(runs[0].metrics, "seconds") == 0.5
+
+
+INDEX = REPO / "experiments" / "README.md"
+
+
+def index_sections() -> dict[str, str]:
+    """experiments/README.md's entries: study name → its text."""
+    parts = re.split(r"^## `experiment=(\w+)`$", INDEX.read_text(), flags=re.M)
+    names = parts[1::2]
+    assert len(set(names)) == len(names), "a study is listed twice"
+    return dict(zip(names, parts[2::2]))
+
+
+def test_the_experiments_index_is_generated_from_the_sweep_files_and_current():
+    check = subprocess.run([sys.executable, "scripts/experiments_index.py", "--check"], cwd=REPO, text=True,
+                           capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    assert check.returncode == 0, check.stderr
+
+
+def test_the_experiments_index_lists_every_study_and_names_no_missing_one():
+    sections = index_sections()
+    assert sorted(sections) == EXPERIMENTS
+    text = INDEX.read_text()
+    for name in EXPERIMENTS:
+        assert f"[`{name}`](#experiment{name})" in text  # in the summary table, linked to its entry
+        assert f"experiment={name}" in sections[name].split("```bash")[1]  # its command
+
+
+def test_the_experiments_index_holds_exactly_the_papers_numbers_of_each_sweep_file():
+    sections = index_sections()
+    for name in EXPERIMENTS:
+        tables = yaml.safe_load((config_dir() / "experiment" / f"{name}.yaml").read_text()).get("paper") or []
+        body = [line for line in sections[name].splitlines()
+                if line.startswith("| ") and not line.startswith("| |")]  # a table's rows, not its header
+        expected = [f"| {row['label']} | " + " | ".join("–" if v is None else f"{float(v):.1f}" for v in row["values"])
+                    + " |" for spec in tables for row in spec["rows"]]
+        assert body == expected, name

@@ -13,10 +13,9 @@ import pytest
 from amodal.config import build
 from amodal.errors import ModelNotFoundError
 from amodal.method.extract import ExtractionInput
-from amodal.method.segment import POINTS_STREAM, PointPromptExtractor, select_mask
+from amodal.method.segment import PointPromptExtractor, select_mask
 from amodal.models.sam import CHECKPOINTS, SamModel
 from amodal.models.sam2 import Sam2Model, sam2_config
-from amodal.seeding import numpy_rng
 from tests.conftest import REPO, cli, composed
 
 
@@ -46,26 +45,35 @@ def test_select_mask_keeps_the_best_scoring_or_the_largest_candidate():
 
 
 @pytest.mark.parametrize("name", ["tiny_sam", "tiny_sam2"])
-def test_tiny_extractor_returns_the_best_candidate_for_the_points_of_v(name, tmp_path):
+def test_tiny_extractor_prompts_with_points_of_v_and_keeps_the_chosen_candidate(name, tmp_path, monkeypatch):
     extractor = extractor_from_config(name, tmp_path)
     inputs = scene()
-    mask = extractor(inputs)
+    mask = extractor(inputs)  # the tiny model end to end
     assert mask.dtype == bool and mask.shape == inputs.visible.shape
     assert np.array_equal(mask, extractor(inputs))  # deterministic for one seed
 
-    # the same answer straight from the library's predictor, with the points the extractor drew
-    points = extractor.points(inputs.visible, numpy_rng(inputs.seed, POINTS_STREAM))
-    assert inputs.visible[(points[:, 1]).astype(int), (points[:, 0]).astype(int)].all()
-    predictor = extractor.predictor().predictor
-    predictor.set_image(inputs.inpainted)
-    labels = np.ones(len(points))
-    masks, scores, _ = predictor.predict(point_coords=points, point_labels=labels, multimask_output=True)
-    assert masks.shape == (3, *inputs.visible.shape)
-    assert np.array_equal(mask, masks[int(np.argmax(scores))] > 0)
+    # a hand-made answer: the model's predictor returns three known candidates with known predicted IoUs
+    candidates = np.zeros((3, *inputs.visible.shape), dtype=np.float32)  # logits-like: inside where > 0
+    candidates[0, :10] = 1.0  # a strip: the single-mask answer
+    candidates[1, 20:70, 30:90] = 1.0  # the red rectangle: the best predicted IoU
+    candidates[2, 5:90, 5:120] = 1.0  # the largest
+    calls = []
 
+    def predict(point_coords, point_labels, multimask_output):
+        calls.append((point_coords, point_labels, multimask_output))
+        if multimask_output:
+            return candidates, np.array([0.2, 0.9, 0.5]), None
+        return candidates[:1], np.array([0.1]), None
+
+    monkeypatch.setattr(extractor.predictor().predictor, "predict", predict)  # shared by every tiny_* extractor
+    assert np.array_equal(extractor(inputs), candidates[1] > 0)
+    points, labels, multimask = calls[-1]
+    assert points.shape == (9, 2) and multimask and np.array_equal(labels, np.ones(9))
+    assert inputs.visible[points[:, 1].astype(int), points[:, 0].astype(int)].all()  # every prompt lies in V
+    largest = extractor_from_config(name, tmp_path, "extractor.select=area")
+    assert np.array_equal(largest(inputs), candidates[2] > 0)
     single = extractor_from_config(name, tmp_path, "extractor.multimask_output=false")
-    masks, _, _ = predictor.predict(point_coords=points, point_labels=labels, multimask_output=False)
-    assert np.array_equal(single(inputs), masks[0] > 0)
+    assert np.array_equal(single(inputs), candidates[0] > 0) and calls[-1][2] is False
 
 
 def test_a_model_is_built_once_per_process_and_shared(tmp_path):
@@ -162,13 +170,11 @@ REAL = {  # the smallest official models, from $AMODAL_CHECKPOINTS (or the Huggi
 }
 
 
-@pytest.mark.weights
-@pytest.mark.parametrize("name", sorted(REAL))
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.weights(model))
+                                  for name, (_, model) in sorted(REAL.items())])
 def test_real_segmenter_segments_a_flat_square_from_points_in_its_left_half(name, tmp_path):
     overrides, model = REAL[name]
-    checkpoint = model.checkpoint_path()
-    if checkpoint is None:
-        pytest.skip(f"needs the {name} checkpoint in {CHECKPOINT_DIR} (set AMODAL_CHECKPOINTS)")
+    checkpoint = model.check()
     extractor = extractor_from_config(name, tmp_path, *overrides, f"extractor.model.checkpoint={checkpoint}")
     image = np.full((256, 256, 3), 30, dtype=np.uint8)
     image[64:192, 64:192] = (230, 200, 40)

@@ -1,5 +1,6 @@
-"""The walkthrough notebook runs headless from top to bottom."""
+"""The walkthrough notebook runs headless from top to bottom, on the shipped synthetic_sd backbone."""
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -18,6 +19,10 @@ def test_walkthrough_notebook_executes(tmp_path, monkeypatch):
     client.execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert sum(o.get("output_type") == "display_data" for o in outputs) >= 4  # the pictures
+    assert not [o for o in outputs if o.get("name") == "stderr"]  # no library warnings in the reader's way
+    assert sum(o.get("output_type") == "display_data" for o in outputs) >= 5  # the pictures
     text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
-    assert "IoU(Â, A)" in text
+    assert "backbone=synthetic_sd extractor=RegionExtractor" in text
+    # the walked-through object: the trained model completes it (measured: 0.915 against 0.706)
+    ours, visible = map(float, re.search(r"IoU\(Â, A\) = ([\d.]+) +IoU\(V, A\) = ([\d.]+)", text).groups())
+    assert ours > visible

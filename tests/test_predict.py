@@ -1,32 +1,50 @@
-"""``amodal-predict`` on in-the-wild inputs: any size, JPEG, RGBA and greyscale."""
+"""``amodal-predict`` on in-the-wild inputs: any size, JPEG, RGBA and greyscale; the mask it writes holds V
+where V lies in the photo, and more."""
 
 import numpy as np
 from PIL import Image
 
 from amodal.data.files import read_mask
+from amodal.data.synthetic import SyntheticDataset
 from tests.conftest import cli
+
+SCENE_AT = (200, 100)
+"""Where the synthetic scene lies in the photo (x, y)."""
 
 
 def make_inputs(tmp_path, size=(640, 427)):
+    """A JPEG photo of a size no model works at, a synthetic scene inside it, and the visible mask of the
+    scene's most occluded object as an RGBA PNG, as editors export masks; and that object's amodal mask."""
     width, height = size
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    scenes = SyntheticDataset(n_images=1, size=192)
+    sample = max((scenes.load(k) for k in scenes.keys()), key=lambda s: s.occlusion_rate)
+    x, y = SCENE_AT
+    image[y:y + 192, x:x + 192] = sample.image
     Image.fromarray(image).save(tmp_path / "photo.jpg", quality=90)
-    mask = np.zeros((height, width, 4), np.uint8)  # an RGBA mask, as editors export them
-    mask[100:300, 200:400] = 255
+    visible, amodal = np.zeros((height, width), bool), np.zeros((height, width), bool)
+    visible[y:y + 192, x:x + 192], amodal[y:y + 192, x:x + 192] = sample.visible, sample.amodal
+    mask = np.zeros((height, width, 4), np.uint8)
+    mask[visible] = 255
     Image.fromarray(mask).save(tmp_path / "mask.png")
-    return tmp_path / "photo.jpg", tmp_path / "mask.png"
+    return tmp_path / "photo.jpg", tmp_path / "mask.png", visible, amodal
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / (a | b).sum())
 
 
 def test_predict_writes_a_mask_of_exactly_the_images_size(tmp_path):
-    image, mask = make_inputs(tmp_path)
+    image, mask, visible, truth = make_inputs(tmp_path)
     out = tmp_path / "out"
     result = cli("amodal-predict", f"image={image}", f"visible={mask}", f"out={out}", "experiment=quickstart",
                  "intermediates=true")
     assert result.returncode == 0, result.stderr
     amodal = read_mask(out / "photo_amodal.png")
     assert amodal.shape == (427, 640)
-    assert amodal[100:300, 200:400].mean() > 0.5  # the visible part is in the amodal mask
+    assert amodal[visible].all()  # every visible pixel, where it lies in the photo
+    assert amodal.sum() > visible.sum()  # and what the model drew beyond it,
+    assert iou(amodal, truth) > iou(visible, truth)  # where the object is hidden (measured: 0.64 against 0.33)
     for kind in ("overlay", "area"):  # at the image's size
         assert Image.open(out / f"photo_{kind}.png").size == (640, 427)
     for kind in ("condition", "inpainted"):  # at the model's view, a 64 px crop, and named so

@@ -10,8 +10,10 @@ import time
 import numpy as np
 import pytest
 
+from amodal.config import build
+from amodal.data.synthetic import SyntheticDataset
 from amodal.eval.results import read_rows
-from tests.conftest import REPO, cli, write_png
+from tests.conftest import REPO, cli, composed, write_png
 
 LIMIT = ["dataset.n_images=4"]
 
@@ -25,13 +27,32 @@ def test_oracle_proves_the_geometry_for_whole_image_and_crop_views(run_app, tmp_
     assert len(list((run_dir / "pictures").glob("*.png"))) == 4
 
 
+def test_the_oracle_sees_the_view_an_inpainter_would(run_app, tmp_path):
+    """view.size (by default the backbone's resolution) sizes the oracle's view, as the inpainter's."""
+    dataset = SyntheticDataset(n_images=1)
+    sample = dataset.load(dataset.keys()[0])
+    for overrides, side in ((["backbone=sd15"], 512), (["view.size=256"], 256),
+                            (["view.mode=crop", "view.size=64"], 64)):
+        with composed(["method=oracle", *overrides], tmp_path) as cfg:
+            oracle = build(cfg.method, "method")
+        (prediction,) = oracle.predict([sample], [0])
+        assert prediction.pictures["inpainted"].shape == (side, side, 3), overrides
+    coarse, _ = run_app("method=oracle", "view.size=16", *LIMIT, run_dir=tmp_path / "coarse")
+    assert coarse["miou"] < 0.95  # a 16 px view of a 512 px scene loses the outlines
+
+
 def test_simple_methods_score_below_the_oracle(run_app, tmp_path):
-    visible, _ = run_app("method=visible", *LIMIT, run_dir=tmp_path / "v")
+    visible, visible_dir = run_app("method=visible", *LIMIT, run_dir=tmp_path / "v")
     hull, _ = run_app("method=area", "area=hull", *LIMIT, run_dir=tmp_path / "h")
     rect, _ = run_app("method=area", "area=rect", *LIMIT, run_dir=tmp_path / "r")
     for metrics in (visible, hull, rect):
         assert 0.3 < metrics["miou"] < 0.99
     assert rect["miou"] < hull["miou"]  # boxes add background the hull does not
+    # V ⊆ A, so IoU(V, A) = |V| / |A| = 1 − the occlusion rate, object by object and in the mean
+    scored = [r for r in read_rows(visible_dir / "results.jsonl") if r.get("iou") is not None]
+    assert len(scored) == visible["n"] > 5
+    assert [r["iou"] for r in scored] == pytest.approx([1 - r["occlusion_rate"] for r in scored])
+    assert visible["miou"] == pytest.approx(np.mean([1 - r["occlusion_rate"] for r in scored]))
 
 
 def test_results_rows_hold_the_contract_fields(run_app):

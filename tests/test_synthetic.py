@@ -1,5 +1,6 @@
 import numpy as np
 
+from amodal.data import synthetic
 from amodal.data.synthetic import SyntheticDataset, render_scene
 
 
@@ -25,9 +26,17 @@ def test_later_shapes_occlude_earlier_ones_exactly():
         assert np.array_equal(rendering.max(axis=2) > 0, amodal)
 
 
-def test_listing_objects_renders_nothing_and_matches_what_loads():
+def test_listing_objects_renders_nothing_and_matches_what_loads(monkeypatch):
+    rendered = []
+
+    def spy(seed, index, *args, **kwargs):
+        rendered.append(index)
+        return render_scene(seed, index, *args, **kwargs)
+
+    monkeypatch.setattr(synthetic, "render_scene", spy)
     dataset = SyntheticDataset(n_images=3, seed=5, size=128)
     keys = dataset.keys()
+    assert rendered == []
     assert len({k for k in keys}) == len(keys)
     for key in keys:
         sample = dataset.load(key)
@@ -35,6 +44,7 @@ def test_listing_objects_renders_nothing_and_matches_what_loads():
         assert sample.image.dtype == np.uint8 and sample.image.shape == (128, 128, 3)
         assert sample.visible.dtype == bool and sample.amodal.dtype == bool
         assert len(sample.others) == sum(k.image_id == key.image_id for k in keys) - 1
+    assert rendered == [0, 1, 2]  # each scene once, when its first object loads
 
 
 def test_occlusion_rates_spread_over_zero_to_seventy_percent():

@@ -44,7 +44,7 @@ def test_on_an_unseen_seed_it_completes_convex_shapes_and_draws_part_of_what_is_
     """The README's main command with the shipped weights, on scenes never seen in training: convex
     shapes more than 20 % hidden get masks far closer to A than V is, and over all occluded objects the
     predicted mask covers part of A \\ V (V covers none of it). It does NOT beat Â = V over all shapes:
-    it fills the hull of rings, crescents and stars too (README, "The synthetic backbone")."""
+    it fills the hull of rings, crescents and stars too (docs/synthetic_backbone.md)."""
     metrics, run_dir = run_app("experiment=quickstart", *UNSEEN, "output.save_masks=true",
                                run_dir=tmp_path / "inpaint")
     recalls, gains = [], []

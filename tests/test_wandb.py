@@ -7,6 +7,7 @@ the group are stored as plain protobuf strings, so the tests look for them in th
 import base64
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,29 @@ from tests.conftest import cli, composed
 
 def offline_runs(run_dir):
     return sorted((run_dir / "wandb").glob("offline-run-*"))
+
+
+def run_record(log: Path):
+    """The run's record (group, job type, name, tags) from an offline ``run-<id>.wandb``: a header of 7 bytes,
+    then LevelDB's log format (32 KiB blocks; each chunk has a 7-byte header of CRC, length and type, 1 a
+    whole record, 2-4 its first, middle and last parts) of protobuf ``Record``s."""
+    from wandb.proto.wandb_internal_pb2 import Record
+
+    data, block, position, record = log.read_bytes(), 32768, 7, b""
+    assert data.startswith(b":W&B")
+    while position + 7 <= len(data):
+        if block - position % block < 7:  # a block's tail too short for a header is padding
+            position += block - position % block
+            continue
+        length, kind = int.from_bytes(data[position + 4:position + 6], "little"), data[position + 6]
+        record += data[position + 7:position + 7 + length]
+        position += 7 + length
+        if kind in (1, 4):
+            parsed = Record.FromString(record)
+            if parsed.WhichOneof("record_type") == "run":
+                return parsed.run
+            record = b""
+    raise AssertionError(f"no run record in {log}")
 
 
 def test_offline_wandb_run_is_written_and_resumed_into_the_same_run(tmp_path):
@@ -53,8 +77,10 @@ def test_a_multirun_ends_with_a_summary_run_holding_the_report(tmp_path):
                  "output.progress=false", f"hydra.sweep.dir={sweep}")
     assert result.returncode == 0, result.stderr
     (summary,) = (sweep / "report" / "wandb").glob("offline-run-*")
-    log = next(summary.glob("*.wandb")).read_bytes()
-    assert b"sweep-sweep" in log and b"report" in log  # the sweep's group, job type "report"
+    record = run_record(next(summary.glob("*.wandb")))
+    assert (record.run_group, record.job_type) == ("sweep-sweep", "report")
+    (run,) = offline_runs(sweep / "0")
+    assert run_record(next(run.glob("*.wandb"))).job_type == ""  # the runs themselves have none
     assert list((summary / "files" / "media" / "images").glob("buckets_*.png"))
     (table,) = (summary / "files" / "media" / "table").glob("runs_*.table.json")
     assert len(json.loads(table.read_text())["data"]) == 2

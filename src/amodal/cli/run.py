@@ -1,8 +1,9 @@
-"""``amodal-run``: the Hydra app that evaluates a method on a dataset.
+"""``amodal-run``: the Hydra app that evaluates a method on a dataset (primary config: conf/run.yaml).
 
-    amodal-run                                   # visible-mask baseline on the synthetic default
-    amodal-run method=oracle                     # the geometry check: mIoU ≥ 0.99
-    amodal-run -m method=area area=hull,rect     # a sweep; amodal-report on its folder
+    amodal-run experiment=quickstart             # the demo (make demo): synthetic_sd on synthetic scenes, a CPU
+    amodal-run dataset=cocoa paths.data=/data    # the default method=inpaint: SDXL and SAM, real weights
+    amodal-run method=oracle                     # the geometry check on synthetic scenes: mIoU ≥ 0.99
+    amodal-run -m method=area area=hull,rect     # a sweep; its report lands in <sweep dir>/report/
     amodal-run hydra.run.dir=outputs/mine        # run again into it to resume
 """
 

@@ -1,9 +1,10 @@
 """The oracle: a perfect inpainter on synthetic scenes, to prove the geometry of the whole loop.
 
 It replaces the diffusion model's output by the object's unoccluded rendering (the object alone, with
-an alpha channel) *at the model's view*, segments it like a point-prompted extractor would — the parts
-of the rendering (alpha ≥ ½) that hold a prompt point sampled from V — and maps the mask back. Crops,
-resizing, paste-back and metrics must then give IoU ≈ 1; anything less is a geometry bug.
+an alpha channel) *at the model's view* (the run's ``view``, as the inpainting method's), segments it like
+a point-prompted extractor would — the parts of the rendering (alpha ≥ ½) that hold a prompt point
+sampled from V — and maps the mask back. Crops, resizing, paste-back and metrics must then give IoU ≈ 1;
+anything less is a geometry bug.
 """
 
 from __future__ import annotations
@@ -61,5 +62,5 @@ class OraclePredictor(Predictor):
                 prompted[points[:, 1].astype(int), points[:, 0].astype(int)] = True
                 foreground = components_touching(foreground, prompted)
             mask = view.back(foreground)
-            predictions.append(Prediction(mask=mask, pictures={"area": area, "inpainted": rendering}))
+            predictions.append(Prediction(mask=mask, pictures={"area": area, "inpainted": inpainted[:, :, :3]}))
         return predictions

@@ -1,12 +1,13 @@
 """The synthetic backbone: a small Stable-Diffusion-inpainting pipeline, built from diffusers' own classes.
 
-Same parts as SD1.5-inpainting, at a size a CPU trains in about two hours: an ``AutoencoderKL`` that
-downsamples by 2 (two blocks; a 64 px view gives 32×32×4 latents — with ÷4 the autoencoder did not
-learn to keep the objects within that budget), a ``UNet2DConditionModel`` with
-9 input channels ([noisy latents | mask | masked-image latents]) and cross-attention at its coarsest
-level, the tiny CLIP tokenizer and text encoder of ``models/tiny.py`` (fixed random weights: the
-method is prompt-free, the empty prompt's embedding is all the UNet ever reads), and a DDIM scheduler
-on SD's noise schedule. The trained weights ship in ``weights/synthetic_sd/`` (see its MODEL_CARD.md).
+Same parts as SD1.5-inpainting, at a size 2 CPU cores train in about 65 minutes (MODEL_CARD.md: 12 for
+the autoencoder, 53 for the UNet): an ``AutoencoderKL`` that downsamples by 2 (two blocks; a 64 px view
+gives 32×32×4 latents — with ÷4 the autoencoder did not learn to keep the objects within that budget), a
+``UNet2DConditionModel`` with 9 input channels ([noisy latents | mask | masked-image latents]) and
+cross-attention at its coarsest level, the tiny CLIP tokenizer and text encoder of ``models/tiny.py``
+(fixed random weights: the method is prompt-free, the empty prompt's embedding is all the UNet ever
+reads), and a DDIM scheduler on SD's noise schedule. The trained weights ship in ``weights/synthetic_sd/``
+(see its MODEL_CARD.md).
 """
 
 from __future__ import annotations
