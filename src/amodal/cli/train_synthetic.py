@@ -25,9 +25,9 @@ from omegaconf import DictConfig
 
 from amodal.config import train_config_dir
 from amodal.errors import AmodalError
-from amodal.models.card import model_card
 from amodal.models.loading import torch_dtype
-from amodal.models.train import Trainer
+from amodal.train.card import model_card
+from amodal.train.trainer import Trainer
 
 log = logging.getLogger("amodal")
 

@@ -7,7 +7,7 @@ M. So a training pair is built from the same crop of a synthetic scene:
 - the *target* y is the object's unoccluded rendering composited, with its anti-aliased edge, on the
   histogram background that the method would build from V: the completed object on the very
   background the method will show around it;
-- the *mask* is drawn from several kinds (``train_masks.py``), chiefly hull(V) ∪ hidden part and
+- the *mask* is drawn from several kinds (``masks.py``), chiefly hull(V) ∪ hidden part and
   hull(V), so that completing an occluded shape inside M is what the model learns;
 - the *masked image* is y outside the mask and 0 (mid-grey) inside, as diffusers' pipeline makes it.
 
@@ -34,7 +34,7 @@ from amodal.method.background import HistogramBackground
 from amodal.method.condition import condition_image, to_model_space
 from amodal.method.region import dilate
 from amodal.method.view import ViewSpec
-from amodal.models.train_masks import KINDS, draw_mask, place_occluder
+from amodal.train.masks import KINDS, draw_mask, place_occluder
 
 log = logging.getLogger(__name__)
 

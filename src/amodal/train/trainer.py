@@ -2,7 +2,7 @@
 
 The UNet is trained the way SD-inpainting models are: y's latents are noised to a random timestep t,
 and from [noisy latents | mask at latent size | masked-image latents] and the empty prompt's embedding
-the UNet predicts the noise, under a mean-squared error. Training pairs come from ``train_data.py``.
+the UNet predicts the noise, under a mean-squared error. Training pairs come from ``pairs.py``.
 
 The method feeds the UNet latents that eq. 7 has mixed with the condition image's (``leakage.py``):
 inside M, s·(its own latents) + (1 − s)·(x's latents noised alike), and x's alone outside M. Since M =
@@ -14,7 +14,7 @@ while the model is still asked for y: its target is the noise that takes those l
 where ε* is large, do not dominate.
 
 ``unet.leakage.fill`` feeds back, in a share of the leaked pairs, the wrong answer a weak model gives:
-y overfilled to the whole mask (``train_data.overfilled``), still asked for y.
+y overfilled to the whole mask (``pairs.overfilled``), still asked for y.
 
 Every step's randomness is drawn from (seed, phase, step), so a run that stops and resumes from its
 last checkpoint continues exactly as if it had not stopped, and the pairs can be made in ``workers``
@@ -52,7 +52,7 @@ from amodal.models.synthetic_sd import (
     inpainting_unet,
     training_scheduler,
 )
-from amodal.models.train_data import ObjectViews, PairMaker, images_for_vae, object_views, random_crop
+from amodal.train.pairs import ObjectViews, PairMaker, images_for_vae, object_views, random_crop
 
 log = logging.getLogger(__name__)
 
