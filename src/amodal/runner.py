@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from amodal.data.base import ObjectDataset, Shard
-from amodal.data.files import write_atomic, write_mask
+from amodal.data.files import mask_path, safe_name, save_png, write_atomic, write_mask
 from amodal.errors import SampleError
 from amodal.eval.metrics import (
     ANNOTATION_TOLERANCE,
@@ -28,12 +28,12 @@ from amodal.eval.metrics import (
     mask_overlap,
     summarize,
 )
-from amodal.eval.pictures import panel, safe_name, save_png
+from amodal.eval.pictures import panel
 from amodal.eval.results import FILENAME, ResultsLog
 from amodal.loggers import RunLogger
 from amodal.memory import peak_memory_mb
-from amodal.method.predictor import Prediction, Predictor
-from amodal.sample import ObjectKey, Sample
+from amodal.method.predictor import Predictor
+from amodal.sample import ObjectKey, Prediction, Sample
 from amodal.seeding import object_seed
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ class Runner:
         return metrics
 
     def _mask_path(self, key: ObjectKey) -> Path:
-        return self.masks_dir / safe_name(key.image_id) / f"{safe_name(key.object_id)}.png"
+        return mask_path(self.masks_dir, key)
 
     def _load(self, keys: Sequence[ObjectKey], results: ResultsLog) -> list[Sample]:
         samples = []

@@ -24,8 +24,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
-from amodal.data.files import write_atomic
-from amodal.eval.pictures import safe_name
+from amodal.data.files import safe_name, write_atomic
 from amodal.sample import ObjectKey
 
 log = logging.getLogger(__name__)

@@ -17,10 +17,10 @@ from amodal.errors import ConfigError, SampleError
 from amodal.method.area import InpaintingArea
 from amodal.method.extract import components_touching
 from amodal.method.points import PointSampler
-from amodal.method.predictor import Prediction, Predictor
+from amodal.method.predictor import Predictor
 from amodal.method.segment import POINTS_STREAM
 from amodal.method.view import ViewSpec
-from amodal.sample import Sample
+from amodal.sample import Prediction, Sample
 from amodal.seeding import numpy_rng
 
 

@@ -20,9 +20,9 @@ from amodal.method.cache import InpaintCache
 from amodal.method.condition import Condition, to_uint8
 from amodal.method.extract import ExtractionInput, Extractor, extract_counting
 from amodal.method.inpaint import DiffusionInpainter
-from amodal.method.predictor import Prediction, Predictor
+from amodal.method.predictor import Predictor
 from amodal.method.view import View, ViewSpec
-from amodal.sample import Sample
+from amodal.sample import Prediction, Sample
 from amodal.seeding import numpy_rng
 
 BACKGROUND_STREAM, CONDITION_STREAM = 1, 2
