@@ -165,7 +165,7 @@ def test_an_overfilled_target_paints_the_mask_outside_the_object_with_the_neares
 
 
 def test_a_shift_past_the_frame_leaves_nothing():
-    from amodal.train.masks import shifted
+    from amodal.morphology import shifted
 
     mask = np.ones((8, 8), bool)
     assert not shifted(mask, 0, 9).any() and not shifted(mask, -8, 0).any()

@@ -32,8 +32,8 @@ from amodal.data.synthetic import render_scene
 from amodal.method.area import convex_hull_area
 from amodal.method.background import HistogramBackground
 from amodal.method.condition import condition_image, to_model_space
-from amodal.method.region import dilate
 from amodal.method.view import ViewSpec
+from amodal.morphology import dilate
 from amodal.train.masks import KINDS, draw_mask, place_occluder
 
 log = logging.getLogger(__name__)
