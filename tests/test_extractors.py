@@ -13,10 +13,10 @@ import pytest
 from amodal.config import build
 from amodal.errors import ModelNotFoundError
 from amodal.method.extract import ExtractionInput
-from amodal.method.segment import POINTS_STREAM, PointPromptExtractor, select_mask
+from amodal.method.segment import PointPromptExtractor, select_mask
 from amodal.models.sam import CHECKPOINTS, SamModel
 from amodal.models.sam2 import Sam2Model, sam2_config
-from amodal.seeding import numpy_rng
+from amodal.seeding import POINTS_STREAM, numpy_rng
 from tests.conftest import REPO, cli, composed
 
 
@@ -185,8 +185,8 @@ def test_real_sam2_loading_path_on_random_weights(tmp_path):
     checkpoint ({"model": state_dict}); random weights stand in for the real file."""
     import torch
 
-    from amodal.models.sam import seeded
     from amodal.models.sam2 import build_sam2_module
+    from amodal.seeding import seeded
 
     reference = seeded(3, lambda: build_sam2_module(sam2_config("sam2.1_hiera_t.yaml")))
     path = tmp_path / "sam2.1_hiera_tiny.pt"

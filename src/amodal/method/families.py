@@ -28,16 +28,10 @@ import torch
 from amodal.errors import ConfigError
 from amodal.method.guidance import EmptyMaskHook, EmptyMaskPass, guidance_scale
 from amodal.method.leakage import Leakage
-from amodal.seeding import torch_generator
+from amodal.seeding import CONDITION_LATENTS_STREAM, torch_generator
 
 if TYPE_CHECKING:
     from amodal.method.inpaint import DiffusionInpainter
-
-CONDITION_LATENTS_STREAM = 1
-"""The torch seed stream (``torch_generator(seed, stream)``) of SD's condition latents: the stock 9-channel
-pipelines never encode the unmasked image, so sampling them from the object's own generator would shift
-every draw the pipeline makes after it."""
-
 
 class PipelineDraws:
     """What the stock pipeline drew for itself in ``prepare_latents``: its start noise and, where it

@@ -17,11 +17,10 @@ from amodal.errors import ConfigError, SampleError
 from amodal.method.area import InpaintingArea
 from amodal.method.points import PointSampler
 from amodal.method.predictor import Predictor
-from amodal.method.segment import POINTS_STREAM
 from amodal.method.view import ViewSpec
 from amodal.morphology import components_touching
 from amodal.sample import Prediction, Sample
-from amodal.seeding import numpy_rng
+from amodal.seeding import POINTS_STREAM, numpy_rng
 
 
 def unoccluded_rendering(sample: Sample) -> np.ndarray:

@@ -23,9 +23,7 @@ from amodal.method.inpaint import DiffusionInpainter
 from amodal.method.predictor import Predictor
 from amodal.method.view import View, ViewSpec
 from amodal.sample import Prediction, Sample
-from amodal.seeding import numpy_rng
-
-BACKGROUND_STREAM, CONDITION_STREAM = 1, 2
+from amodal.seeding import BACKGROUND_STREAM, CONDITION_STREAM, numpy_rng
 
 
 @dataclass

@@ -21,9 +21,8 @@ import numpy as np
 from amodal.errors import ConfigError
 from amodal.method.extract import ExtractionInput, Extractor
 from amodal.method.points import PointSampler, RandomPoints
-from amodal.method.segment import POINTS_STREAM
 from amodal.morphology import components_touching, dilate, erode, fill_holes
-from amodal.seeding import numpy_rng
+from amodal.seeding import POINTS_STREAM, numpy_rng
 
 
 def lab(image: np.ndarray, blur: int) -> np.ndarray:

@@ -21,10 +21,8 @@ from amodal.errors import ConfigError
 from amodal.method.extract import ExtractionInput, Extractor
 from amodal.method.points import PointSampler, RandomPoints
 from amodal.models.cache import cached_model
-from amodal.seeding import numpy_rng
+from amodal.seeding import POINTS_STREAM, numpy_rng
 
-POINTS_STREAM = 7001
-"""The seed stream of the point prompts (``numpy_rng(seed, POINTS_STREAM)``)."""
 SELECTIONS = ("score", "area")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 

@@ -22,7 +22,7 @@ import torch
 from amodal.config import auto_device, auto_dtype
 from amodal.errors import ModelNotFoundError
 from amodal.models.cache import cached_model
-from amodal.models.sam import seeded
+from amodal.seeding import seeded
 
 DEFAULT_MODEL = "LiheYoung/depth-anything-large-hf"
 TINY = "tiny"
