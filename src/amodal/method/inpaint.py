@@ -17,11 +17,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from amodal.config import auto_dtype
+from amodal.config import auto_dtype, torch_dtype
 from amodal.errors import ConfigError, ModelOutputError
 from amodal.method.families import FAMILIES
 from amodal.method.leakage import Leakage
-from amodal.models.loading import PipelineSource, torch_dtype
+from amodal.models.loading import PipelineSource
 from amodal.seeding import torch_generator
 
 log = logging.getLogger(__name__)

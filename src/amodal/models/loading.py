@@ -21,15 +21,6 @@ from amodal.models.tiny import FAMILIES, tiny_pipeline
 
 log = logging.getLogger(__name__)
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
-          "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-def torch_dtype(name: str) -> torch.dtype:
-    if name not in DTYPES:
-        raise ConfigError(f"runtime.dtype={name!r}: use auto, float32, float16 or bfloat16")
-    return DTYPES[name]
-
 
 @contextlib.contextmanager
 def quiet_loading():
