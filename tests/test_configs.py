@@ -88,7 +88,7 @@ def test_help_lists_the_groups_of_amodal_run_and_not_the_training_config():
 ])
 def test_auto_dtype_is_resolved_in_the_config_that_keys_the_cache_and_the_resume_check(
         overrides, backbone, extractor, run, tmp_path):
-    from amodal.cli.run import result_fingerprint
+    from amodal.eval.run_folder import result_fingerprint
 
     with composed(["backbone=sdxl", "extractor=sam", *overrides], tmp_path) as cfg:
         assert cfg.method.inpainter.dtype == backbone
