@@ -297,7 +297,7 @@ class StableDiffusion3(BlendsWithMask):
 
     def run(self, inp, pipe, x, area, area_latent, seeds, generators):
         if pipe.transformer.config.in_channels != pipe.vae.config.latent_channels:
-            raise ConfigError(f"backbone {inp.source.describe()}: its SD3 transformer takes the mask as input "
+            raise ConfigError(f"backbone {inp.source}: its SD3 transformer takes the mask as input "
                               "channels, which the sd3 family (SD3.5, blending with M) would hand an all-ones mask; "
                               "such a model needs a family of its own (docs/backbones.md)")
         latents = super().run(inp, pipe, x, area, area_latent, seeds, generators)

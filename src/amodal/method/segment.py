@@ -20,7 +20,7 @@ from amodal.config import auto_device, auto_dtype, half_precision, torch_dtype
 from amodal.errors import ConfigError
 from amodal.method.extract import ExtractionInput, Extractor
 from amodal.method.points import PointSampler, RandomPoints
-from amodal.models.cache import cached_model
+from amodal.models.model_cache import cached_model
 from amodal.seeding import POINTS_STREAM, numpy_rng
 
 SELECTIONS = ("score", "area")

@@ -20,7 +20,7 @@ import torch
 
 from amodal.config import auto_device, auto_dtype, half_precision, torch_dtype
 from amodal.errors import ModelNotFoundError
-from amodal.models.cache import cached_model
+from amodal.models.model_cache import cached_model
 from amodal.seeding import seeded
 
 DEFAULT_MODEL = "LiheYoung/depth-anything-large-hf"

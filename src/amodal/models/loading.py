@@ -79,7 +79,8 @@ class PipelineSource:
     def load(self, device: str, dtype: torch.dtype):
         raise NotImplementedError
 
-    def describe(self) -> str:
+    def __str__(self) -> str:
+        """The model as a message names it."""
         return self.family
 
     def identity(self) -> tuple:
@@ -108,7 +109,7 @@ class PretrainedPipeline(PipelineSource):
         self.family, self.model, self.revision, self.variant = family, model, revision, variant
         self.local_files_only, self.quantize, self.gated = local_files_only, quantize, gated
 
-    def describe(self) -> str:
+    def __str__(self) -> str:
         return self.model
 
     def identity(self) -> tuple:
@@ -198,7 +199,7 @@ class TinyPipeline(PipelineSource):
         check_quantize(quantize)
         self.family, self.seed, self.quantize = family, seed, quantize
 
-    def describe(self) -> str:
+    def __str__(self) -> str:
         return f"tiny-{self.family}"
 
     def identity(self) -> tuple:
