@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 
+from amodal.config import torch_dtype
 from amodal.data.synthetic import SyntheticDataset
 from amodal.memory import peak_memory_mb
 from amodal.method.area import HullArea
@@ -41,7 +42,7 @@ from amodal.method.extract import DifferenceExtractor
 from amodal.method.inpaint import DiffusionInpainter
 from amodal.method.pipeline import InpaintPredictor
 from amodal.method.view import ViewSpec
-from amodal.models.loading import PipelineSource, TinyPipeline, quantize_transformer, torch_dtype
+from amodal.models.loading import PipelineSource, TinyPipeline, quantize_transformer
 from amodal.seeding import object_seed
 
 SD_VAE = dict(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,

@@ -39,7 +39,7 @@ from amodal.method.inpaint import DiffusionInpainter
 from amodal.method.pipeline import InpaintPredictor
 from amodal.method.segment import PointPromptExtractor
 from amodal.method.view import ViewSpec
-from amodal.models.cache import clear_models
+from amodal.models.model_cache import clear_models
 from amodal.models.sam import SamPredictorMixin, TinySamModel
 from amodal.models.sam2 import Sam2PredictorMixin, TinySam2Model
 

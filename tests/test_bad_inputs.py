@@ -27,7 +27,7 @@ from amodal.data.files import PILLOW_MAX_IMAGE_PIXELS, SoftMasks, limit_image_pi
 from amodal.data.folder import FolderDataset
 from amodal.data.masks import decode, encode
 from amodal.errors import ConfigError, DatasetError, SampleError
-from amodal.models.train import load_checkpoint, save_atomic
+from amodal.train.trainer import load_checkpoint, save_atomic
 from tests.conftest import REPO, cli, composed, write_png
 from tests.formats import SCENE, rect_mask
 

@@ -41,19 +41,19 @@ def test_settings_that_do_not_change_the_inpainting_keep_the_key(tmp_path):
 
 
 def test_weights_retrained_into_the_same_folder_miss_the_cache(tmp_path):
-    from amodal.method.cache import InpaintCache
+    from amodal.method.inpainted_cache import InpaintedImageCache
 
     model = tmp_path / "pipeline"
     (model / "unet").mkdir(parents=True)
     weights = model / "unet" / "diffusion_pytorch_model.safetensors"
     weights.write_bytes(b"first")
     settings = {"backbone": {"pipeline": {"model": str(model)}, "device": "cpu"}}
-    before = InpaintCache(tmp_path / "cache", settings).root
-    assert InpaintCache(tmp_path / "cache", settings).root == before  # nothing changed: the same entry
+    before = InpaintedImageCache(tmp_path / "cache", settings).root
+    assert InpaintedImageCache(tmp_path / "cache", settings).root == before  # nothing changed: the same entry
     weights.write_bytes(b"second, retrained")
-    assert InpaintCache(tmp_path / "cache", settings).root != before
+    assert InpaintedImageCache(tmp_path / "cache", settings).root != before
     hub = {"backbone": {"pipeline": {"model": "org/not-a-folder"}, "device": "cpu"}}
-    assert InpaintCache(tmp_path / "cache", hub).settings["backbone"]["weights"] is None
+    assert InpaintedImageCache(tmp_path / "cache", hub).settings["backbone"]["weights"] is None
 
 
 def test_a_multirun_over_extractors_runs_the_diffusion_model_once_per_object(tmp_path):
@@ -74,10 +74,10 @@ def test_an_unreadable_entry_is_a_miss_and_is_replaced(tmp_path, caplog):
     import numpy as np
     from PIL import Image
 
-    from amodal.method.cache import InpaintCache
+    from amodal.method.inpainted_cache import InpaintedImageCache
     from amodal.sample import ObjectKey
 
-    cache = InpaintCache(tmp_path / "cache", {"backbone": {"device": "cpu"}})
+    cache = InpaintedImageCache(tmp_path / "cache", {"backbone": {"device": "cpu"}})
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     breakages = {
         "truncated": lambda path: path.write_bytes(path.read_bytes()[: path.stat().st_size // 2]),
@@ -103,10 +103,10 @@ def test_a_full_cache_disk_warns_once_and_the_cache_still_serves_what_it_holds(t
 
     import numpy as np
 
-    from amodal.method import cache as cache_module
+    from amodal.method import inpainted_cache as cache_module
     from amodal.sample import ObjectKey
 
-    cache = cache_module.InpaintCache(tmp_path / "cache", {"backbone": {"device": "cpu"}})
+    cache = cache_module.InpaintedImageCache(tmp_path / "cache", {"backbone": {"device": "cpu"}})
     image = np.zeros((8, 8, 3), np.uint8)
     cache.put("d", ObjectKey("img", "held"), 0, image)
 

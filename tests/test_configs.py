@@ -88,7 +88,7 @@ def test_help_lists_the_groups_of_amodal_run_and_not_the_training_config():
 ])
 def test_auto_dtype_is_resolved_in_the_config_that_keys_the_cache_and_the_resume_check(
         overrides, backbone, extractor, run, tmp_path):
-    from amodal.cli.run import result_fingerprint
+    from amodal.eval.run_folder import result_fingerprint
 
     with composed(["backbone=sdxl", "extractor=sam", *overrides], tmp_path) as cfg:
         assert cfg.method.inpainter.dtype == backbone
@@ -110,3 +110,34 @@ def test_auto_dtype_from_python_follows_the_device_and_the_family():
                               device="cuda").dtype == torch.bfloat16
     assert DiffusionInpainter(TinyPipeline("flux"), resolution=64, w=0, dtype="float16",
                               device="cuda").dtype == torch.float16
+
+
+@pytest.mark.parametrize("build_with", ["backbone", "extractor", "depth"])
+def test_a_dtype_no_one_knows_is_refused_in_one_line_naming_its_key(build_with):
+    from amodal.errors import ConfigError
+    from amodal.method.inpaint import DiffusionInpainter
+    from amodal.method.segment import PointPromptExtractor
+    from amodal.models.depth import DepthEstimator, DepthModel
+    from amodal.models.loading import TinyPipeline
+    from amodal.models.sam import TinySamModel
+
+    builders = {  # each names the key a user sets
+        "backbone": ("runtime.dtype", lambda: DiffusionInpainter(TinyPipeline("sd"), resolution=64, dtype="half")),
+        "extractor": ("extractor.dtype", lambda: PointPromptExtractor(TinySamModel(), dtype="half")),
+        "depth": ("area.dtype", lambda: DepthEstimator(DepthModel("tiny"), dtype="half")),
+    }
+    key, make = builders[build_with]
+    with pytest.raises(ConfigError, match=rf"^{key}='half': use auto, float32, float16 or bfloat16$"):
+        make()
+
+
+@pytest.mark.filterwarnings("ignore:CUDA is not available:UserWarning")  # no GPU here: autocast is built, off
+def test_half_precision_acts_on_a_gpu_only():
+    import torch
+
+    from amodal.config import half_precision
+
+    assert isinstance(half_precision("cuda:0", torch.float16), torch.autocast)
+    assert half_precision("cuda", torch.bfloat16).fast_dtype == torch.bfloat16
+    assert not isinstance(half_precision("cpu", torch.bfloat16), torch.autocast)  # a CPU runs float32 as it is
+    assert not isinstance(half_precision("cuda", torch.float32), torch.autocast)

@@ -44,7 +44,7 @@ def layout():
 
 
 def test_distances_of_the_layout_are_what_the_names_say():
-    from amodal.method.depth_area import distance_to
+    from amodal.morphology import distance_to
 
     visible, others, _ = layout()
     distance = distance_to(visible)

@@ -191,8 +191,8 @@ def test_real_sam2_loading_path_on_random_weights(tmp_path):
     checkpoint ({"model": state_dict}); random weights stand in for the real file."""
     import torch
 
-    from amodal.models.sam import seeded
     from amodal.models.sam2 import build_sam2_module
+    from amodal.seeding import seeded
 
     reference = seeded(3, lambda: build_sam2_module(sam2_config("sam2.1_hiera_t.yaml")))
     path = tmp_path / "sam2.1_hiera_tiny.pt"

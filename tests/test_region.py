@@ -9,7 +9,8 @@ from amodal.errors import ConfigError
 from amodal.method.area import convex_hull_area
 from amodal.method.extract import ExtractionInput
 from amodal.method.points import PointSampler
-from amodal.method.region import RegionExtractor, fill_holes
+from amodal.method.region import RegionExtractor
+from amodal.morphology import fill_holes
 
 SIZE = 64
 

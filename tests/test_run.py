@@ -148,7 +148,7 @@ def test_without_ground_truth_masks_are_saved_and_nothing_is_scored(run_app, fol
 
 
 def test_an_unoccluded_object_with_an_empty_amodal_mask_is_named_by_its_amodal_mask():
-    from amodal.runner import skip_reason
+    from amodal.eval.evaluator import skip_reason
     from amodal.sample import Sample
 
     empty = np.zeros((4, 4), bool)  # COCO-A: no visible_mask, so V is A, and A decoded to nothing

@@ -10,11 +10,11 @@ from hydra.core.global_hydra import GlobalHydra
 from amodal.config import train_config_dir
 from amodal.errors import ConfigError
 from amodal.method.area import convex_hull_area
-from amodal.models import train as train_module
-from amodal.models.card import model_card
-from amodal.models.train import MIN_SNR_GAMMA, Trainer, leaked_mix, leaked_targets
-from amodal.models.train_data import PairMaker, object_views, overfilled
-from amodal.models.train_masks import KINDS, draw_mask
+from amodal.train import trainer as train_module
+from amodal.train.card import model_card
+from amodal.train.masks import KINDS, draw_mask
+from amodal.train.pairs import PairMaker, object_views, overfilled
+from amodal.train.trainer import MIN_SNR_GAMMA, Trainer, leaked_mix, leaked_targets
 
 TINY = [
     "data.scenes=2", "data.validation_scenes=1", "data.validation_items=8", "data.view=32",
@@ -165,7 +165,7 @@ def test_an_overfilled_target_paints_the_mask_outside_the_object_with_the_neares
 
 
 def test_a_shift_past_the_frame_leaves_nothing():
-    from amodal.models.train_masks import shifted
+    from amodal.morphology import shifted
 
     mask = np.ones((8, 8), bool)
     assert not shifted(mask, 0, 9).any() and not shifted(mask, -8, 0).any()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import types
 import typing
 from pathlib import Path
@@ -56,6 +57,26 @@ def auto_dtype(request: str = "auto", device: str = "auto", gpu: str = "float16"
     if request in ("", "auto"):
         return gpu if auto_device(device).startswith("cuda") else "float32"
     return request
+
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+          "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+"""The one map from a config's dtype names to torch's."""
+
+
+def torch_dtype(name: str, key: str = "runtime.dtype") -> torch.dtype:
+    """The torch dtype that a config value names (``key``: where it was set, for the message)."""
+    if name not in DTYPES:
+        raise ConfigError(f"{key}={name!r}: use auto, float32, float16 or bfloat16")
+    return DTYPES[name]
+
+
+def half_precision(device: str, dtype: torch.dtype):
+    """The context a model runs in: float16/bfloat16 autocast on a GPU (the weights stay as they are);
+    nothing for float32 or on a CPU, which has no fast half precision."""
+    if str(device).startswith("cuda") and dtype != torch.float32:
+        return torch.autocast("cuda", dtype=dtype)
+    return contextlib.nullcontext()
 
 
 def package_path(relative: str) -> str:

@@ -9,7 +9,8 @@ import numpy as np
 
 from amodal.errors import AmodalError
 from amodal.eval.metrics import flat_metrics
-from amodal.eval.results import FILENAME, read_rows
+from amodal.eval.results import read_rows
+from amodal.eval.run_folder import METRICS_FILE, RESULTS_FILE
 
 OBJECT_COLUMNS = ("dataset", "image_id", "object_id", "category", "occlusion_rate", "iou", "seconds")
 """The per-object table's columns: one row per scored object."""
@@ -111,13 +112,13 @@ class WandbLogger(RunLogger):
 
         if self._run is None:
             return
-        rows = [r for r in read_rows(run_dir / FILENAME) if not r.get("skipped") and r.get("iou") is not None]
+        rows = [r for r in read_rows(run_dir / RESULTS_FILE) if not r.get("skipped") and r.get("iou") is not None]
         table = wandb.Table(columns=list(OBJECT_COLUMNS), data=[[r.get(c) for c in OBJECT_COLUMNS] for r in rows])
         if len(rows) <= wandb.Table.MAX_ROWS:
             self._run.log({"objects": table})
         artifact = wandb.Artifact(f"results-{self._run.id}", type="results",
                                   description="results.jsonl (a row per object) and metrics.json of one run")
-        for path in (run_dir / FILENAME, run_dir / "metrics.json"):
+        for path in (run_dir / RESULTS_FILE, run_dir / METRICS_FILE):
             if path.exists():
                 artifact.add_file(str(path))
         artifact.add(table, "objects")

@@ -1,7 +1,8 @@
 """The evaluation loop: dataset × method → results.jsonl, metrics.json, masks and pictures.
 
 It knows only the interfaces (``ObjectDataset``, ``Predictor``, ``RunLogger``), never a concrete class.
-Each object's row is flushed as soon as it is scored, so a crash loses nothing that was finished and a
+Scoring is the evaluator's (``eval/evaluator.py``); the masks and pictures are ``RunOutputs``'. Each
+object's row is flushed as soon as it is scored, so a crash loses nothing that was finished and a
 re-run into the same folder starts where the last one stopped.
 """
 
@@ -10,30 +11,24 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
 from amodal.data.base import ObjectDataset, Shard
-from amodal.data.files import write_atomic, write_mask
+from amodal.data.files import mask_path, safe_name, save_png, write_atomic, write_mask
 from amodal.errors import SampleError
-from amodal.eval.metrics import (
-    ANNOTATION_TOLERANCE,
-    BUCKETS,
-    UNOCCLUDED,
-    counts_in_miou,
-    is_unoccluded,
-    mask_overlap,
-    summarize,
-)
-from amodal.eval.pictures import panel, safe_name, save_png
-from amodal.eval.results import FILENAME, ResultsLog
+from amodal.eval.evaluator import Evaluator
+from amodal.eval.metrics import ANNOTATION_TOLERANCE, BUCKETS
+from amodal.eval.pictures import panel
+from amodal.eval.results import ResultsLog
+from amodal.eval.run_folder import MASKS_DIR, METRICS_FILE, PICTURES_DIR, RESULTS_FILE
 from amodal.loggers import RunLogger
 from amodal.memory import peak_memory_mb
-from amodal.method.predictor import Prediction, Predictor
-from amodal.sample import ObjectKey, Sample
+from amodal.method.predictor import Predictor
+from amodal.sample import ObjectKey, Prediction, Sample
 from amodal.seeding import object_seed
 
 log = logging.getLogger(__name__)
@@ -52,46 +47,25 @@ class RunSettings:
     progress: bool = True
 
 
-def skip_reason(sample: Sample) -> str | None:
-    """Why an object cannot be evaluated, or None. Such objects are recorded and counted, never scored."""
-    if sample.amodal is not None and not sample.amodal.any():
-        return "empty amodal mask"  # first: an unoccluded object's V is its A, so both are empty
-    if not sample.visible.any():
-        return "empty visible mask"
-    return None
+class RunOutputs:
+    """What a run writes beside its rows: each predicted mask when asked (``save_masks``) or when there is
+    no ground truth to score it against, and panels of the first ``pictures`` objects, which the logger
+    gets too. A resumed run counts the panels already there."""
 
+    def __init__(self, run_dir: Path, save_masks: bool, pictures: int, logger: RunLogger) -> None:
+        self.masks_dir, self.pictures_dir = run_dir / MASKS_DIR, run_dir / PICTURES_DIR
+        self.save_masks, self.pictures, self.logger = save_masks, pictures, logger
+        self.pictured = len(list(self.pictures_dir.glob("*.png"))) if self.pictures_dir.exists() else 0
 
-def object_row(sample: Sample, seed: int) -> dict:
-    """What results.jsonl says about an object before any prediction: ids, areas, occlusion rates."""
-    row = {
-        "dataset": sample.dataset,
-        "image_id": sample.image_id,
-        "object_id": sample.object_id,
-        "category": sample.category,
-        "seed": seed,
-        "visible_area": int(sample.visible.sum()),
-        "occlusion_rate": None,
-        "iou": None,
-    }
-    if sample.amodal is not None:
-        row.update(occlusion_rate=sample.occlusion_rate, amodal_area=int(sample.amodal.sum()),
-                   visible_outside_amodal=int((sample.visible & ~sample.amodal).sum()))  # > 0: a faulty annotation
-    if sample.annotated_occlusion is not None:
-        row["annotated_occlusion"] = float(sample.annotated_occlusion)
-    return row
-
-
-def score_row(sample: Sample, prediction: Prediction, seed: int) -> dict:
-    row = object_row(sample, seed)
-    row["predicted_area"] = int(prediction.mask.sum())
-    if sample.amodal is not None:
-        intersection, union = mask_overlap(prediction.mask, sample.amodal)
-        row.update(iou=intersection / union if union else 1.0, intersection=intersection, union=union)
-    return row
-
-
-def _skip_row(dataset: str, key: ObjectKey, reason: str) -> dict:
-    return {"dataset": dataset, "image_id": key.image_id, "object_id": key.object_id, "skipped": reason}
+    def write(self, sample: Sample, prediction: Prediction) -> None:
+        if self.save_masks or sample.amodal is None:
+            write_mask(mask_path(self.masks_dir, sample.key), prediction.mask)
+        if self.pictured < self.pictures:
+            picture = panel(sample, prediction)
+            name = f"{safe_name(sample.image_id)}__{safe_name(sample.object_id)}"
+            save_png(self.pictures_dir / f"{name}.png", picture)
+            self.logger.log_picture(name, picture)
+            self.pictured += 1
 
 
 class Runner:
@@ -106,81 +80,61 @@ class Runner:
         self.dataset, self.predictor, self.settings = dataset, predictor, settings
         self.run_dir = Path(run_dir)
         self.logger = logger or RunLogger()
-        self.pictures_dir = self.run_dir / "pictures"
-        self.masks_dir = self.run_dir / "masks"
+        self.evaluator = Evaluator(settings.buckets, settings.include_unoccluded)
+        self.outputs = RunOutputs(self.run_dir, settings.save_masks, settings.pictures, self.logger)
 
     def run(self) -> dict:
-        settings = self.settings
-        with ResultsLog(self.run_dir / FILENAME) as results:
-            todo = [key for key in self.dataset.keys(settings.shard) if key not in results]
-            if len(results.rows):
+        with ResultsLog(self.run_dir / RESULTS_FILE) as results:
+            self.evaluator.reset(results.rows)
+            todo = [key for key in self.dataset.keys(self.settings.shard) if key not in results]
+            if results.rows:
                 log.info("resuming: %d objects done, %d to go", len(results.rows), len(todo))
-            n_pictures = len(list(self.pictures_dir.glob("*.png"))) if self.pictures_dir.exists() else 0
-            # the bar's mIoU is metrics.json's: the same rows (resumed ones too), the same format as its table
-            counted = [r["iou"] for r in results.rows if counts_in_miou(r, settings.include_unoccluded)]
-            iou_sum, iou_count = sum(counted), len(counted)
-            bar = tqdm(total=len(todo), desc=f"{self.predictor.name} on {self.dataset.name}", unit="obj",
-                       disable=not settings.progress, dynamic_ncols=True)
-            for start in range(0, len(todo), settings.batch_size):
-                batch = todo[start : start + settings.batch_size]
-                for sample, prediction, seconds, seed in self._predict(batch, results):
-                    row = score_row(sample, prediction, seed) | prediction.row
-                    row["seconds"] = seconds
-                    row["peak_memory_mb"] = peak_memory_mb(settings.device)
-                    results.append(row)
-                    if settings.save_masks or sample.amodal is None:
-                        write_mask(self._mask_path(sample.key), prediction.mask)
-                    if n_pictures < settings.pictures:
-                        picture = panel(sample, prediction)
-                        name = f"{safe_name(sample.image_id)}__{safe_name(sample.object_id)}"
-                        save_png(self.pictures_dir / f"{name}.png", picture)
-                        self.logger.log_picture(name, picture)
-                        n_pictures += 1
-                    if counts_in_miou(row, settings.include_unoccluded):
-                        iou_sum, iou_count = iou_sum + row["iou"], iou_count + 1
-                if iou_count:
-                    bar.set_postfix_str(f"mIoU {100 * iou_sum / iou_count:.1f}", refresh=False)
-                bar.update(len(batch))
-            bar.close()
-            metrics = summarize(results.rows, settings.buckets, settings.include_unoccluded)
-        if metrics["counts"]["occlusion_disagreements"]:
-            log.warning(
-                "%d objects' occlusion rate in the annotation file differs from 1 − |V|/|A| of their masks "
-                "by more than %.0f%%; buckets use the masks' rate (both are in results.jsonl)",
-                metrics["counts"]["occlusion_disagreements"], 100 * ANNOTATION_TOLERANCE,
-            )
-        write_atomic(self.run_dir / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
-        self.logger.log_metrics(metrics)
+            with self._progress_bar(len(todo)) as bar:
+                for start in range(0, len(todo), self.settings.batch_size):
+                    batch = todo[start : start + self.settings.batch_size]
+                    for row, sample, prediction in self._evaluate(batch):
+                        results.append(row)
+                        if prediction is not None:
+                            self.outputs.write(sample, prediction)
+                    if self.evaluator.miou is not None:  # metrics.json's mIoU, from the same rows
+                        bar.set_postfix_str(f"mIoU {100 * self.evaluator.miou:.1f}", refresh=False)
+                    bar.update(len(batch))
+        metrics = self.evaluator.evaluate()
+        self._finish(metrics)
         return metrics
 
-    def _mask_path(self, key: ObjectKey) -> Path:
-        return self.masks_dir / safe_name(key.image_id) / f"{safe_name(key.object_id)}.png"
+    def _progress_bar(self, total: int) -> tqdm:
+        return tqdm(total=total, desc=f"{self.predictor.name} on {self.dataset.name}", unit="obj",
+                    disable=not self.settings.progress, dynamic_ncols=True)
 
-    def _load(self, keys: Sequence[ObjectKey], results: ResultsLog) -> list[Sample]:
+    def _evaluate(self, keys: Sequence[ObjectKey]) -> Iterator[tuple[dict, Sample | None, Prediction | None]]:
+        """(row, sample, prediction) for each object of a batch; without a prediction for an object that
+        cannot be loaded, is not to be predicted (the evaluator's ``screen``) or that the method refused."""
         samples = []
         for key in keys:
             try:
                 sample = self.dataset.load(key)
             except SampleError as err:
                 log.warning("skipping %s/%s: %s", key.image_id, key.object_id, err)
-                results.append(_skip_row(self.dataset.name, key, str(err)))
+                yield self.evaluator.skip(self.dataset.name, key, str(err)), None, None
                 continue
-            reason = skip_reason(sample)
-            if reason is not None:
-                results.append(_skip_row(sample.dataset, key, reason))
-                continue
-            if not self.settings.include_unoccluded and is_unoccluded(sample.occlusion_rate):
-                # it would not be scored, so it is not predicted (half of COCO-A's objects)
-                row = object_row(sample, object_seed(self.settings.seed, key))
-                results.append({**row, "seconds": None, "unscored": UNOCCLUDED})
-                continue
-            samples.append(sample)
-        return samples
+            row = self.evaluator.screen(sample, object_seed(self.settings.seed, key))
+            if row is not None:
+                yield row, sample, None
+            else:
+                samples.append(sample)
+        for sample, seed, outcome, seconds in self._predict(samples):
+            if isinstance(outcome, SampleError):
+                log.warning("skipping %s/%s: %s", sample.image_id, sample.object_id, outcome)
+                yield self.evaluator.skip(sample.dataset, sample.key, str(outcome)), sample, None
+            else:
+                measured = {"seconds": seconds, "peak_memory_mb": peak_memory_mb(self.settings.device)}
+                yield self.evaluator.process(sample, outcome, seed, **measured), sample, outcome
 
-    def _predict(self, keys: Sequence[ObjectKey], results: ResultsLog):
-        """(sample, prediction, seconds per object, seed) for each loadable object of a batch; an object
-        the method refuses (``SampleError``) is recorded as skipped and its batch-mates still run."""
-        samples = self._load(keys, results)
+    def _predict(self, samples: list[Sample]) -> list[tuple[Sample, int, Prediction | SampleError, float]]:
+        """(sample, seed, prediction, seconds per object) for each sample, or the ``SampleError`` the method
+        refused it with: a batch that fails is predicted again one by one, so that only the refused object
+        is lost and its batch-mates get what they would get alone."""
         if not samples:
             return []
         seeds = [object_seed(self.settings.seed, s.key) for s in samples]
@@ -188,13 +142,19 @@ class Runner:
             start = time.perf_counter()
             predictions = self.predictor.predict(samples, seeds)
             seconds = (time.perf_counter() - start) / len(samples)
-            return [(s, p, seconds, seed) for s, p, seed in zip(samples, predictions, seeds)]
         except SampleError as err:
             if len(samples) == 1:
-                log.warning("skipping %s/%s: %s", samples[0].image_id, samples[0].object_id, err)
-                results.append(_skip_row(samples[0].dataset, samples[0].key, str(err)))
-                return []
-        out = []
-        for sample in samples:  # find the one that failed; the others are predicted alone
-            out += self._predict([sample.key], results)
-        return out
+                return [(samples[0], seeds[0], err, 0.0)]
+            return [out for sample in samples for out in self._predict([sample])]
+        return list(zip(samples, seeds, predictions, [seconds] * len(samples)))
+
+    def _finish(self, metrics: dict) -> None:
+        """metrics.json, written whole or not at all, and to the logger."""
+        if metrics["counts"]["occlusion_disagreements"]:
+            log.warning(
+                "%d objects' occlusion rate in the annotation file differs from 1 − |V|/|A| of their masks "
+                "by more than %.0f%%; buckets use the masks' rate (both are in results.jsonl)",
+                metrics["counts"]["occlusion_disagreements"], 100 * ANNOTATION_TOLERANCE,
+            )
+        write_atomic(self.run_dir / METRICS_FILE, json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+        self.logger.log_metrics(metrics)

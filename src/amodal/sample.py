@@ -1,4 +1,4 @@
-"""One object to segment: the unit every stage hands on.
+"""One object to segment, the unit every stage hands on, and what a method predicts for it.
 
 Masks are ``bool`` H×W arrays at the image's original resolution and images are ``uint8`` H×W×3 RGB,
 everywhere. Anything else is converted once, here, or refused with a one-line message.
@@ -53,6 +53,21 @@ class Sample:
         if self.amodal is None:
             return None
         return occlusion_rate(self.visible, self.amodal)
+
+
+@dataclass
+class Prediction:
+    """What a method (``method/predictor.py``) returns for one sample."""
+
+    mask: np.ndarray
+    """The predicted amodal mask Â: bool H×W at the image's original resolution."""
+    pictures: dict[str, np.ndarray] = field(default_factory=dict)
+    """Intermediate pictures for panels and W&B: the inpainting area (a bool mask at the original
+    resolution), the condition image and the inpainted image (uint8 RGB at the model's view: the crop, or
+    the whole image resized)."""
+    row: dict = field(default_factory=dict)
+    """What the method adds to the object's row of results.jsonl (e.g. whether x̂₀ came from the cache),
+    so that counts over a resumed or merged run come from its rows."""
 
 
 def occlusion_rate(visible: np.ndarray, amodal: np.ndarray) -> float:

@@ -20,9 +20,9 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from amodal.config import build, check_device, config_dir
-from amodal.data.files import limit_image_pixels, read_image, read_mask, write_mask
+from amodal.data.files import limit_image_pixels, read_image, read_mask, save_png, write_mask
 from amodal.errors import AmodalError, ConfigError, SampleError
-from amodal.eval.pictures import prediction_overlay, save_png
+from amodal.eval.pictures import prediction_overlay
 from amodal.sample import Sample
 from amodal.seeding import object_seed
 

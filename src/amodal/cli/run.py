@@ -26,36 +26,20 @@ from amodal.data.files import limit_image_pixels, write_atomic
 from amodal.errors import AmodalError, ConfigError, storage_error
 from amodal.eval.identity import acting_choices, acting_overrides
 from amodal.eval.report import bucket_table
-from amodal.eval.results import FILENAME, read_rows
+from amodal.eval.results import read_rows
+from amodal.eval.run_folder import (
+    HYDRA_DIR,
+    METRICS_FILE,
+    RESULTS_FILE,
+    RESUME_FILE,
+    differences,
+    result_fingerprint,
+)
 from amodal.lock import RunLock
 from amodal.loggers import sweep_group
 from amodal.runner import Runner, RunSettings
 
 log = logging.getLogger("amodal")
-
-RESUME_FILE = "resume.json"
-RESULT_SECTIONS = ("dataset", "method", "shard")
-"""Config sections that change the rows of results.jsonl; a resumed run must agree on them."""
-NOT_RESULTS = ("limit", "device", "checkpoint_dir", "cache")
-"""Keys within them that do not: a run may resume with more objects, on another machine or device."""
-
-
-def _without(node, keys: tuple[str, ...]):
-    if isinstance(node, dict):
-        return {k: _without(v, keys) for k, v in node.items() if k not in keys}
-    if isinstance(node, list):
-        return [_without(v, keys) for v in node]
-    return node
-
-
-def result_fingerprint(cfg: DictConfig) -> dict:
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    fingerprint = _without({k: resolved.get(k) for k in RESULT_SECTIONS}, NOT_RESULTS)
-    fingerprint["seed"] = resolved["runtime"]["seed"]
-    fingerprint["dtype"] = auto_dtype(resolved["runtime"]["dtype"], resolved["runtime"]["device"])
-    # which objects are predicted at all: unoccluded ones only with include_unoccluded
-    fingerprint["include_unoccluded"] = bool(resolved["eval"]["include_unoccluded"])
-    return fingerprint
 
 
 def check_resume(cfg: DictConfig, run_dir: Path) -> dict:
@@ -63,16 +47,15 @@ def check_resume(cfg: DictConfig, run_dir: Path) -> dict:
     mix in one results.jsonl). Writes nothing; a folder without rows takes any config."""
     path = run_dir / RESUME_FILE
     fingerprint = json.loads(json.dumps(result_fingerprint(cfg)))
-    if path.exists() and read_rows(run_dir / FILENAME):
+    if path.exists() and read_rows(run_dir / RESULTS_FILE):
         try:
             previous = json.loads(path.read_text())
         except ValueError as err:
             raise ConfigError(f"{path} is not JSON: restore it, or choose a new hydra.run.dir") from err
         previous.setdefault("include_unoccluded", fingerprint["include_unoccluded"])  # written before it counted
         if previous != fingerprint:
-            keys = sorted(k for k in fingerprint.keys() | previous.keys() if fingerprint.get(k) != previous.get(k))
             raise ConfigError(
-                f"{run_dir} holds results of another config (differs in: {', '.join(keys)}); "
+                f"{run_dir} holds results of another config (differs in: {differences(fingerprint, previous)}); "
                 "resume with the same config or choose a new hydra.run.dir"
             )
     return fingerprint
@@ -86,10 +69,10 @@ def record_start(cfg: DictConfig, run_dir: Path, fingerprint: dict) -> None:
     hydra_cfg = HydraConfig.instance().cfg
     files = {
         RESUME_FILE: json.dumps(fingerprint, indent=2) + "\n",
-        ".hydra/config.yaml": OmegaConf.to_yaml(cfg),
-        ".hydra/resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True),
-        ".hydra/hydra.yaml": OmegaConf.to_yaml(hydra_cfg),
-        ".hydra/overrides.yaml": OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task),
+        f"{HYDRA_DIR}/config.yaml": OmegaConf.to_yaml(cfg),
+        f"{HYDRA_DIR}/resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True),
+        f"{HYDRA_DIR}/hydra.yaml": OmegaConf.to_yaml(hydra_cfg),
+        f"{HYDRA_DIR}/overrides.yaml": OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task),
     }
     for name, text in files.items():
         write_atomic(run_dir / name, text)
@@ -139,8 +122,8 @@ def evaluate(cfg: DictConfig) -> dict:
         name, group, tags = run_identity(cfg)
         log.info("choices: %s; device %s, dtype %s, seed %d", " ".join(t.replace(":", "=", 1) for t in tags),
                  settings.device, auto_dtype(str(cfg.runtime.dtype), settings.device), settings.seed)
-        log.info("results: %s (a row per object, as it goes), metrics: %s (at the end)", run_dir / FILENAME,
-                 run_dir / "metrics.json")
+        log.info("results: %s (a row per object, as it goes), metrics: %s (at the end)", run_dir / RESULTS_FILE,
+                 run_dir / METRICS_FILE)
         logger.start(config=OmegaConf.to_container(cfg, resolve=True), run_dir=run_dir, name=name, group=group,
                      tags=tags)
         threads = torch.get_num_threads()

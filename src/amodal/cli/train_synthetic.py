@@ -23,11 +23,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 
-from amodal.config import train_config_dir
+from amodal.config import torch_dtype, train_config_dir
 from amodal.errors import AmodalError
-from amodal.models.card import model_card
-from amodal.models.loading import torch_dtype
-from amodal.models.train import Trainer
+from amodal.train.card import model_card
+from amodal.train.trainer import Trainer
 
 log = logging.getLogger("amodal")
 
@@ -42,7 +41,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         target = Path(to_absolute_path(str(cfg.export.dir)))
         if target.exists():
             shutil.rmtree(target)
-        pipe.to(dtype=torch_dtype(str(cfg.export.dtype))).save_pretrained(target)
+        pipe.to(dtype=torch_dtype(str(cfg.export.dtype), "export.dtype")).save_pretrained(target)
         (target / "MODEL_CARD.md").write_text(model_card(cfg, summary, overrides=_overrides()))
         shutil.copy(run_dir / "loss.png", target / "loss.png")
         log.info("exported the pipeline to %s", target)

@@ -1,5 +1,5 @@
-"""Reading images and mask files, with one-line errors that name the file, and writing files whole or
-not at all.
+"""Reading images and mask files, with one-line errors that name the file; writing masks and pictures,
+and any file whole or not at all; file-name-safe ids.
 
 Images of any depth become 8-bit RGB by scaling, never by clipping (PIL's own conversion saturates a
 16-bit image to white). An image with more pixels than ``runtime.max_image_pixels`` (PIL's
@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from amodal.errors import ConfigError, SampleError
-from amodal.sample import as_image, as_mask, mask_values, soft_pixels
+from amodal.sample import ObjectKey, as_image, as_mask, mask_values, soft_pixels
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 PILLOW_MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS
@@ -123,9 +123,25 @@ def read_mask(path: str | Path, shape: tuple[int, int] | None = None, soft: Soft
 
 def write_mask(path: str | Path, mask: np.ndarray) -> None:
     """A mask as an 8-bit PNG, 255 inside."""
+    save_png(path, mask.astype(np.uint8) * 255)
+
+
+def save_png(path: str | Path, picture: np.ndarray) -> None:
+    """A uint8 picture (H×W×3 RGB, or H×W grey) as a PNG, its folder made if need be."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(mask.astype(np.uint8) * 255).save(path)
+    Image.fromarray(picture).save(path)
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe form of an id (SAILVOS image ids hold slashes)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
+
+
+def mask_path(root: str | Path, key: ObjectKey) -> Path:
+    """``<root>/<image_id>/<object_id>.png``, ids made file-name-safe: where a run saves its predicted masks
+    (``masks/``) and where ``method=external`` reads another system's."""
+    return Path(root) / safe_name(key.image_id) / f"{safe_name(key.object_id)}.png"
 
 
 def find_image(folder: Path, stem: str) -> Path | None:

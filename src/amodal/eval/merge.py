@@ -1,7 +1,7 @@
 """Merging shard run folders into the one run they split: exact, un-padded, every object once.
 
-A shard folder is what ``amodal-run shard.index=i shard.count=N`` writes: ``results.jsonl``,
-``metrics.json`` once finished, ``resume.json`` (the config sections that decide the rows) and
+A shard folder is what ``amodal-run shard.index=i shard.count=N`` writes (``run_folder.py``):
+``results.jsonl``, ``metrics.json`` once finished, ``resume.json`` (the config's fingerprint) and
 ``.hydra/config.yaml``. The merge refuses what would give other numbers than the unsharded run:
 shards of different configs, a missing, repeated or unfinished shard, an object in two shards.
 """
@@ -16,10 +16,16 @@ import yaml
 
 from amodal.errors import AmodalError
 from amodal.eval.metrics import BUCKETS, summarize
-from amodal.eval.results import FILENAME, read_rows, row_key
-
-RESUME_FILE = "resume.json"
-MERGED_FILE = "merged.json"
+from amodal.eval.results import read_rows, row_key
+from amodal.eval.run_folder import (
+    HYDRA_DIR,
+    MERGED_FILE,
+    METRICS_FILE,
+    RESULTS_FILE,
+    RESUME_FILE,
+    differences,
+    written_config,
+)
 
 
 class MergeError(AmodalError):
@@ -38,7 +44,7 @@ class ShardRun:
 
     @property
     def finished(self) -> bool:
-        return (self.path / "metrics.json").exists()
+        return (self.path / METRICS_FILE).exists()
 
 
 def find_shard_folders(paths: list[str | Path]) -> list[Path]:
@@ -48,7 +54,7 @@ def find_shard_folders(paths: list[str | Path]) -> list[Path]:
         if not root.exists():
             raise MergeError(f"{root} does not exist")
         folders = sorted(
-            {p.parent for p in root.rglob(FILENAME)} | ({root} if (root / FILENAME).exists() else set())
+            {p.parent for p in root.rglob(RESULTS_FILE)} | ({root} if (root / RESULTS_FILE).exists() else set())
         )
         found += [f for f in folders if not (f / MERGED_FILE).exists() and ".submitit" not in f.parts]
     return list(dict.fromkeys(found))
@@ -59,9 +65,8 @@ def read_shard(path: Path) -> ShardRun:
     if not resume.exists():
         raise MergeError(f"{path} has no {RESUME_FILE}: it is not a run folder written by amodal-run")
     fingerprint = json.loads(resume.read_text())
-    config_file = path / ".hydra" / "config.yaml"
-    config = yaml.safe_load(config_file.read_text()) if config_file.exists() else {}
-    shard = (config or {}).get("shard") or fingerprint.get("shard") or {}
+    config = written_config(path)
+    shard = config.get("shard") or fingerprint.get("shard") or {}
     try:
         index, count = int(shard["index"]), int(shard["count"])
     except (KeyError, TypeError, ValueError) as err:
@@ -69,7 +74,7 @@ def read_shard(path: Path) -> ShardRun:
             f"{path}: neither .hydra/config.yaml nor {RESUME_FILE} says which shard it is"
         ) from err
     fingerprint = {k: v for k, v in fingerprint.items() if k != "shard"}
-    return ShardRun(path, index, count, fingerprint, config or {})
+    return ShardRun(path, index, count, fingerprint, config)
 
 
 def check_shards(shards: list[ShardRun], partial: bool = False) -> None:
@@ -79,13 +84,9 @@ def check_shards(shards: list[ShardRun], partial: bool = False) -> None:
     first = shards[0]
     for shard in shards[1:]:
         if shard.fingerprint != first.fingerprint:
-            keys = sorted(
-                k
-                for k in shard.fingerprint.keys() | first.fingerprint.keys()
-                if shard.fingerprint.get(k) != first.fingerprint.get(k)
-            )
             raise MergeError(
-                f"{first.path} and {shard.path} ran different configs (differ in: {', '.join(keys)}); "
+                f"{first.path} and {shard.path} ran different configs "
+                f"(differ in: {differences(first.fingerprint, shard.fingerprint)}); "
                 "merge only the shards of one run"
             )
         if shard.config.get("eval") != first.config.get("eval"):
@@ -126,7 +127,7 @@ def merge_rows(shards: list[ShardRun]) -> list[dict]:
     rows: list[dict] = []
     seen: dict = {}
     for shard in sorted(shards, key=lambda s: s.index):
-        for row in read_rows(shard.path / FILENAME):
+        for row in read_rows(shard.path / RESULTS_FILE):
             key = row_key(row)
             if key in seen:
                 raise MergeError(
@@ -140,8 +141,8 @@ def merge_rows(shards: list[ShardRun]) -> list[dict]:
 def merge(paths: list[str | Path], out: str | Path, partial: bool = False) -> dict:
     """Merge the shard folders at or below ``paths`` into ``out``; returns the merged metrics."""
     out = Path(out)
-    if (out / FILENAME).exists():
-        raise MergeError(f"{out} already holds {FILENAME}; choose another --out")
+    if (out / RESULTS_FILE).exists():
+        raise MergeError(f"{out} already holds {RESULTS_FILE}; choose another --out")
     shards = [read_shard(p) for p in find_shard_folders(paths) if p.resolve() != out.resolve()]
     check_shards(shards, partial)
     rows = merge_rows(shards)
@@ -150,9 +151,9 @@ def merge(paths: list[str | Path], out: str | Path, partial: bool = False) -> di
         rows, tuple(eval_cfg.get("buckets", BUCKETS)), bool(eval_cfg.get("include_unoccluded", False))
     )
     out.mkdir(parents=True, exist_ok=True)
-    with (out / FILENAME).open("w", encoding="utf-8") as handle:
+    with (out / RESULTS_FILE).open("w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
     _write_unsharded_config(shards[0], out)
     (out / MERGED_FILE).write_text(
         json.dumps(
@@ -176,16 +177,16 @@ def _write_unsharded_config(shard: ShardRun, out: Path) -> None:
     (out / RESUME_FILE).write_text(
         json.dumps({**shard.fingerprint, "shard": {"index": 0, "count": 1}}, indent=2) + "\n"
     )
-    hydra_dir = shard.path / ".hydra"
+    hydra_dir = shard.path / HYDRA_DIR
     if not hydra_dir.is_dir():
         return
-    (out / ".hydra").mkdir(exist_ok=True)
+    (out / HYDRA_DIR).mkdir(exist_ok=True)
     config = {**shard.config, "shard": {"index": 0, "count": 1}}
-    (out / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    (out / HYDRA_DIR / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     resolved_file = hydra_dir / "resolved.yaml"
     if resolved_file.exists():
         resolved = {**(yaml.safe_load(resolved_file.read_text()) or {}), "shard": {"index": 0, "count": 1}}
-        (out / ".hydra" / "resolved.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
+        (out / HYDRA_DIR / "resolved.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
     overrides_file = hydra_dir / "overrides.yaml"
     if overrides_file.exists():
         overrides = [
@@ -193,6 +194,6 @@ def _write_unsharded_config(shard: ShardRun, out: Path) -> None:
             for o in yaml.safe_load(overrides_file.read_text()) or []
             if not str(o).lstrip("+~").startswith("shard.")
         ]
-        (out / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides, allow_unicode=True))
+        (out / HYDRA_DIR / "overrides.yaml").write_text(yaml.safe_dump(overrides, allow_unicode=True))
     if (hydra_dir / "hydra.yaml").exists():
-        (out / ".hydra" / "hydra.yaml").write_text((hydra_dir / "hydra.yaml").read_text())
+        (out / HYDRA_DIR / "hydra.yaml").write_text((hydra_dir / "hydra.yaml").read_text())

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import cv2
 import numpy as np
-from PIL import Image
 
-from amodal.method.predictor import Prediction
-from amodal.sample import Sample
+from amodal.sample import Prediction, Sample
 
 COLOURS = {
     "visible": (64, 160, 255),
@@ -63,13 +58,3 @@ def panel(sample: Sample, prediction: Prediction, height: int = 256) -> np.ndarr
         row += [_tile(picture, label, height), separator]
     return np.concatenate(row[:-1], axis=1)
 
-
-def safe_name(text: str) -> str:
-    """A file-name-safe form of an id (SAILVOS image ids hold slashes)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
-
-
-def save_png(path: str | Path, picture: np.ndarray) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(picture).save(path)

@@ -17,12 +17,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-import yaml
-
 from amodal.eval.identity import acting_choices, acting_values, differing, run_labels
-from amodal.eval.merge import MERGED_FILE
 from amodal.eval.metrics import BUCKETS, UNOCCLUDED, bucket_key, bucket_label, summarize, visible_baseline
-from amodal.eval.results import FILENAME, has_torn_tail, read_rows
+from amodal.eval.results import has_torn_tail, read_rows
+from amodal.eval.run_folder import MERGED_FILE, METRICS_FILE, RESULTS_FILE, written_config
 
 
 @dataclass
@@ -54,32 +52,27 @@ class RunRecord:
         return {**self.acting_values, **self.acting_choices}
 
 
-def _read_yaml(path: Path):
-    return yaml.safe_load(path.read_text()) if path.exists() else None
-
-
 def load_run(path: Path, include_unoccluded: bool | None = None) -> RunRecord:
-    hydra_dir = path / ".hydra"
-    config = _read_yaml(hydra_dir / "config.yaml") or {}
+    config = written_config(path)
     eval_cfg = config.get("eval", {})
-    hydra_meta = _read_yaml(hydra_dir / "hydra.yaml") or {}
+    hydra_meta = written_config(path, "hydra.yaml")
     choices = {
         k: str(v)
         for k, v in ((hydra_meta.get("hydra") or {}).get("runtime", {}).get("choices") or {}).items()
         if not k.startswith("hydra/") and v is not None
     }
     baseline = None
-    if (path / FILENAME).exists():
+    if (path / RESULTS_FILE).exists():
         if include_unoccluded is None:
             include_unoccluded = bool(eval_cfg.get("include_unoccluded", False))
         buckets = tuple(eval_cfg.get("buckets", BUCKETS))
-        rows = read_rows(path / FILENAME)
+        rows = read_rows(path / RESULTS_FILE)
         metrics = summarize(rows, buckets, include_unoccluded)
         visible = visible_baseline(rows)
         if visible is not None:
             baseline = summarize(visible, buckets, include_unoccluded)
     else:
-        metrics = json.loads((path / "metrics.json").read_text())
+        metrics = json.loads((path / METRICS_FILE).read_text())
     label = "/".join(Path(path).resolve().parts[-2:])
     return RunRecord(path=path, metrics=metrics, choices=choices, config=config, label=label, baseline=baseline,
                      status=run_status(path, config))
@@ -107,11 +100,11 @@ def run_status(path: Path, config: dict) -> str:
         return "partial merge" + (f", shards {', '.join(missing)} of {count} missing" if missing else "") + (
             f", shards {', '.join(unfinished)} unfinished" if unfinished else "")
     notes = []
-    if not (path / "metrics.json").exists():
+    if not (path / METRICS_FILE).exists():
         shard = config.get("shard") or {}
         sharded = int(shard.get("count", 1)) > 1
         notes.append(f"unfinished shard {shard['index']} of {shard['count']}" if sharded else "unfinished")
-    if has_torn_tail(path / FILENAME):
+    if has_torn_tail(path / RESULTS_FILE):
         notes.append("torn last line")
     return ", ".join(notes)
 
@@ -132,7 +125,7 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
     for root in map(Path, paths):
         if not root.exists():
             raise FileNotFoundError(f"{root} does not exist")
-        candidates = {p.parent for name in (FILENAME, "metrics.json") for p in root.rglob(name)}
+        candidates = {p.parent for name in (RESULTS_FILE, METRICS_FILE) for p in root.rglob(name)}
         candidates = {c for c in candidates if "wandb" not in c.parts}
         found += sorted(candidates, key=lambda p, root=root: _sweep_order(p, root))
     return found

@@ -19,7 +19,6 @@ from amodal.sample import ObjectKey
 
 log = logging.getLogger(__name__)
 
-FILENAME = "results.jsonl"
 _WARNED: set[Path] = set()
 """Files whose repeated rows were reported already: one warning per file and process."""
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from amodal.method.area import InpaintingArea
-from amodal.method.predictor import Prediction, Predictor
-from amodal.sample import Sample
+from amodal.method.predictor import Predictor
+from amodal.sample import Prediction, Sample
 
 
 class VisiblePredictor(Predictor):

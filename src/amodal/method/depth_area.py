@@ -20,19 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import cv2
 import numpy as np
 
 from amodal.data.base import LRUCache
 from amodal.errors import ConfigError
 from amodal.method.area import InpaintingArea, convex_hull_area
 from amodal.models.depth import DepthEstimator, DepthModel
+from amodal.morphology import distance_to
 from amodal.sample import Sample
-
-
-def distance_to(mask: np.ndarray) -> np.ndarray:
-    """Each pixel's Euclidean distance to the nearest pixel of ``mask`` (0 on it)."""
-    return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
 
 
 def occluders(

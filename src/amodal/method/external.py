@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from amodal.data.files import SoftMasks, read_mask
+from amodal.data.files import SoftMasks, mask_path, read_mask
 from amodal.errors import ConfigError, SampleError
-from amodal.eval.pictures import safe_name
-from amodal.method.predictor import Prediction, Predictor
-from amodal.sample import ObjectKey, Sample
+from amodal.method.predictor import Predictor
+from amodal.sample import ObjectKey, Prediction, Sample
 
 
 class ExternalPredictor(Predictor):
@@ -34,7 +33,7 @@ class ExternalPredictor(Predictor):
         self._soft = SoftMasks()
 
     def path(self, key: ObjectKey) -> Path:
-        return self.root / safe_name(key.image_id) / f"{safe_name(key.object_id)}.png"
+        return mask_path(self.root, key)
 
     def predict(self, samples: Sequence[Sample], seeds: Sequence[int]) -> list[Prediction]:
         predictions = []

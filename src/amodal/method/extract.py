@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from amodal.morphology import components_touching
+
 
 @dataclass
 class ExtractionInput:
@@ -35,14 +37,6 @@ class Extractor:
 
     def __call__(self, inputs: ExtractionInput) -> np.ndarray:
         raise NotImplementedError
-
-
-def components_touching(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-    """The connected components of ``mask`` that contain a pixel of ``seeds``."""
-    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-    keep = np.unique(labels[seeds & mask])
-    keep = keep[keep > 0]
-    return np.isin(labels, keep)
 
 
 class DifferenceExtractor(Extractor):

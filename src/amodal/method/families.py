@@ -28,16 +28,10 @@ import torch
 from amodal.errors import ConfigError
 from amodal.method.guidance import EmptyMaskHook, EmptyMaskPass, guidance_scale
 from amodal.method.leakage import Leakage
-from amodal.seeding import torch_generator
+from amodal.seeding import CONDITION_LATENTS_STREAM, torch_generator
 
 if TYPE_CHECKING:
     from amodal.method.inpaint import DiffusionInpainter
-
-CONDITION_LATENTS_STREAM = 1
-"""The torch seed stream (``torch_generator(seed, stream)``) of SD's condition latents: the stock 9-channel
-pipelines never encode the unmasked image, so sampling them from the object's own generator would shift
-every draw the pipeline makes after it."""
-
 
 class PipelineDraws:
     """What the stock pipeline drew for itself in ``prepare_latents``: its start noise and, where it
@@ -303,7 +297,7 @@ class StableDiffusion3(BlendsWithMask):
 
     def run(self, inp, pipe, x, area, area_latent, seeds, generators):
         if pipe.transformer.config.in_channels != pipe.vae.config.latent_channels:
-            raise ConfigError(f"backbone {inp.source.describe()}: its SD3 transformer takes the mask as input "
+            raise ConfigError(f"backbone {inp.source}: its SD3 transformer takes the mask as input "
                               "channels, which the sd3 family (SD3.5, blending with M) would hand an all-ones mask; "
                               "such a model needs a family of its own (docs/backbones.md)")
         latents = super().run(inp, pipe, x, area, area_latent, seeds, generators)

@@ -17,11 +17,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from amodal.config import auto_dtype
+from amodal.config import auto_dtype, torch_dtype
 from amodal.errors import ConfigError, ModelOutputError
 from amodal.method.families import FAMILIES
 from amodal.method.leakage import Leakage
-from amodal.models.loading import PipelineSource, torch_dtype
+from amodal.models.loading import PipelineSource
 from amodal.seeding import torch_generator
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ class DiffusionInpainter:
         images = images.float().permute(0, 2, 3, 1).cpu().numpy()
         if not np.isfinite(images).all():  # NaN weights or a float16 overflow: every later object would fail too
             fix = "check its weights" if self.dtype == torch.float32 else "run it in float32 (runtime.dtype=float32)"
-            raise ModelOutputError(f"backbone {self.source.describe()} in {str(self.dtype).removeprefix('torch.')} "
+            raise ModelOutputError(f"backbone {self.source} in {str(self.dtype).removeprefix('torch.')} "
                                    f"produced NaN or infinite pixels: {fix}; the rows written so far are kept")
         return [np.clip(np.rint(image * 255), 0, 255).astype(np.uint8) for image in images]
 

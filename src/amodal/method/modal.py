@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from amodal.method.extract import ExtractionInput, Extractor, extract_counting
-from amodal.method.predictor import Prediction, Predictor
+from amodal.method.predictor import Predictor
 from amodal.method.view import View, ViewSpec
-from amodal.sample import Sample
+from amodal.sample import Prediction, Sample
 
 
 class ModalPredictor(Predictor):

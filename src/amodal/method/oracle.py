@@ -16,13 +16,12 @@ import numpy as np
 from amodal.data.base import ObjectDataset
 from amodal.errors import ConfigError, SampleError
 from amodal.method.area import InpaintingArea
-from amodal.method.extract import components_touching
 from amodal.method.points import PointSampler
-from amodal.method.predictor import Prediction, Predictor
-from amodal.method.segment import POINTS_STREAM
+from amodal.method.predictor import Predictor
 from amodal.method.view import ViewSpec
-from amodal.sample import Sample
-from amodal.seeding import numpy_rng
+from amodal.morphology import components_touching
+from amodal.sample import Prediction, Sample
+from amodal.seeding import POINTS_STREAM, numpy_rng
 
 
 def unoccluded_rendering(sample: Sample) -> np.ndarray:

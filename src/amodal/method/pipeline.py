@@ -16,16 +16,14 @@ import numpy as np
 from amodal.errors import SampleError
 from amodal.method.area import InpaintingArea
 from amodal.method.background import Background
-from amodal.method.cache import InpaintCache
 from amodal.method.condition import Condition, to_uint8
 from amodal.method.extract import ExtractionInput, Extractor, extract_counting
 from amodal.method.inpaint import DiffusionInpainter
-from amodal.method.predictor import Prediction, Predictor
+from amodal.method.inpainted_cache import InpaintedImageCache
+from amodal.method.predictor import Predictor
 from amodal.method.view import View, ViewSpec
-from amodal.sample import Sample
-from amodal.seeding import numpy_rng
-
-BACKGROUND_STREAM, CONDITION_STREAM = 1, 2
+from amodal.sample import Prediction, Sample
+from amodal.seeding import BACKGROUND_STREAM, CONDITION_STREAM, numpy_rng
 
 
 @dataclass
@@ -48,7 +46,7 @@ class InpaintPredictor(Predictor):
         inpainter: DiffusionInpainter,
         extractor: Extractor,
         view: ViewSpec,
-        cache: InpaintCache | None = None,
+        cache: InpaintedImageCache | None = None,
     ) -> None:
         self.area, self.background, self.condition = area, background, condition
         self.inpainter, self.extractor, self.view = inpainter, extractor, view

@@ -19,22 +19,10 @@ import cv2
 import numpy as np
 
 from amodal.errors import ConfigError
-from amodal.method.extract import ExtractionInput, Extractor, components_touching
+from amodal.method.extract import ExtractionInput, Extractor
 from amodal.method.points import PointSampler, RandomPoints
-from amodal.method.segment import POINTS_STREAM
-from amodal.seeding import numpy_rng
-
-
-def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
-    """``mask`` grown by a disc of radius ``pixels``."""
-    if pixels <= 0:
-        return mask.copy()
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
-    return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
-
-
-def erode(mask: np.ndarray, pixels: int) -> np.ndarray:
-    return ~dilate(~mask, pixels)
+from amodal.morphology import components_touching, dilate, erode, fill_holes
+from amodal.seeding import POINTS_STREAM, numpy_rng
 
 
 def lab(image: np.ndarray, blur: int) -> np.ndarray:
@@ -48,18 +36,6 @@ def nearest_distance(colours: np.ndarray, samples: np.ndarray) -> np.ndarray:
     """For each colour (N×3), the distance to the nearest sample (K×3)."""
     squared = ((colours[:, None, :] - samples[None, :, :]) ** 2).sum(axis=2)
     return np.sqrt(squared.min(axis=1))
-
-
-def fill_holes(mask: np.ndarray, largest: float = 1.0) -> np.ndarray:
-    """The mask with the regions it encloses (not reachable from the border) filled, each hole only
-    when its area is at most ``largest`` × the mask's area (1.0 = every hole, 0 = none)."""
-    count, labels = cv2.connectedComponents((~mask).astype(np.uint8), connectivity=4)
-    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    sizes = np.bincount(labels.ravel(), minlength=count)
-    small = sizes <= largest * mask.sum()
-    small[border] = False
-    small[0] = False  # label 0 is the mask itself
-    return mask | small[labels]
 
 
 class RegionExtractor(Extractor):

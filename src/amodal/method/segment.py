@@ -16,17 +16,14 @@ import warnings
 import numpy as np
 import torch
 
-from amodal.config import auto_device, auto_dtype
+from amodal.config import auto_device, auto_dtype, half_precision, torch_dtype
 from amodal.errors import ConfigError
 from amodal.method.extract import ExtractionInput, Extractor
 from amodal.method.points import PointSampler, RandomPoints
-from amodal.models.cache import cached_model
-from amodal.seeding import numpy_rng
+from amodal.models.model_cache import cached_model
+from amodal.seeding import POINTS_STREAM, numpy_rng
 
-POINTS_STREAM = 7001
-"""The seed stream of the point prompts (``numpy_rng(seed, POINTS_STREAM)``)."""
 SELECTIONS = ("score", "area")
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def select_mask(masks: np.ndarray, scores: np.ndarray, how: str = "score") -> np.ndarray:
@@ -96,8 +93,7 @@ class PointPromptExtractor(Extractor):
         if select not in SELECTIONS:
             raise ConfigError(f"extractor.select={select!r}: use one of {', '.join(SELECTIONS)}")
         self.device, self.dtype = auto_device(device), auto_dtype(dtype, device)
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"extractor dtype {dtype!r}: use auto or one of {', '.join(DTYPES)}")
+        torch_dtype(self.dtype, "extractor.dtype")  # refused now, not at the first object
         self.model = model
         self.points = points or RandomPoints(9)
         self.multimask_output, self.select = bool(multimask_output), select
@@ -121,9 +117,7 @@ class PointPromptExtractor(Extractor):
         return cached_model(("prompted", self.model, self.device), make)
 
     def autocast(self):
-        if self.device.startswith("cuda") and self.dtype != "float32":
-            return torch.autocast("cuda", dtype=DTYPES[self.dtype])
-        return contextlib.nullcontext()
+        return half_precision(self.device, torch_dtype(self.dtype))
 
     def prompt(self, inputs: ExtractionInput) -> np.ndarray:
         """The n×2 (x, y) point prompts of this object: seeded by the object's seed, inside V."""

@@ -12,17 +12,16 @@ depth in metres (larger = farther), negated.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from amodal.config import auto_device, auto_dtype
+from amodal.config import auto_device, auto_dtype, half_precision, torch_dtype
 from amodal.errors import ModelNotFoundError
-from amodal.models.cache import cached_model
-from amodal.models.sam import seeded
+from amodal.models.model_cache import cached_model
+from amodal.seeding import seeded
 
 DEFAULT_MODEL = "LiheYoung/depth-anything-large-hf"
 TINY = "tiny"
@@ -106,6 +105,7 @@ class DepthEstimator:
 
     def __init__(self, model: DepthModel, device: str = "auto", dtype: str = "float32") -> None:
         self.model, self.device, self.dtype = model, auto_device(device), auto_dtype(dtype, device)
+        torch_dtype(self.dtype, "area.dtype")  # refused now, not at the first image
 
     def check(self) -> None:
         self.model.check()
@@ -120,11 +120,7 @@ class DepthEstimator:
     def __call__(self, image: np.ndarray) -> np.ndarray:
         processor, module = self.loaded()
         inputs = processor(images=image, return_tensors="pt").to(self.device)
-        half = self.device.startswith("cuda") and self.dtype in ("float16", "bfloat16")
-        autocast = contextlib.nullcontext()
-        if half:
-            autocast = torch.autocast("cuda", dtype=getattr(torch, self.dtype))
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode(), half_precision(self.device, torch_dtype(self.dtype)):
             outputs = module(**inputs)
         depth = processor.post_process_depth_estimation(outputs, target_sizes=[image.shape[:2]])[0]
         depth = depth["predicted_depth"].float().cpu().numpy().astype(np.float32)

@@ -21,15 +21,6 @@ from amodal.models.tiny import FAMILIES, tiny_pipeline
 
 log = logging.getLogger(__name__)
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
-          "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-def torch_dtype(name: str) -> torch.dtype:
-    if name not in DTYPES:
-        raise ConfigError(f"runtime.dtype={name!r}: use auto, float32, float16 or bfloat16")
-    return DTYPES[name]
-
 
 @contextlib.contextmanager
 def quiet_loading():
@@ -88,7 +79,8 @@ class PipelineSource:
     def load(self, device: str, dtype: torch.dtype):
         raise NotImplementedError
 
-    def describe(self) -> str:
+    def __str__(self) -> str:
+        """The model as a message names it."""
         return self.family
 
     def identity(self) -> tuple:
@@ -117,7 +109,7 @@ class PretrainedPipeline(PipelineSource):
         self.family, self.model, self.revision, self.variant = family, model, revision, variant
         self.local_files_only, self.quantize, self.gated = local_files_only, quantize, gated
 
-    def describe(self) -> str:
+    def __str__(self) -> str:
         return self.model
 
     def identity(self) -> tuple:
@@ -207,7 +199,7 @@ class TinyPipeline(PipelineSource):
         check_quantize(quantize)
         self.family, self.seed, self.quantize = family, seed, quantize
 
-    def describe(self) -> str:
+    def __str__(self) -> str:
         return f"tiny-{self.family}"
 
     def identity(self) -> tuple:

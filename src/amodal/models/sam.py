@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from amodal.errors import ConfigError, ModelNotFoundError
+from amodal.seeding import seeded
 
 CHECKPOINTS = {
     "vit_h": "sam_vit_h_4b8939.pth",
@@ -68,13 +69,6 @@ def sam_architecture(
         pixel_mean=[123.675, 116.28, 103.53],
         pixel_std=[58.395, 57.12, 57.375],
     ).eval()
-
-
-def seeded(seed: int, build):
-    """``build()`` with the global torch RNG set to ``seed`` and restored afterwards."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build()
 
 
 def load_state_dict(path: Path, what: str) -> dict:

@@ -26,7 +26,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from amodal.errors import ConfigError, ModelNotFoundError
-from amodal.models.sam import load_state_dict, seeded
+from amodal.models.sam import load_state_dict
+from amodal.seeding import seeded
 
 SIZES = {
     # size: (packaged YAML, official checkpoint, Hugging Face repo holding that checkpoint)

@@ -25,6 +25,7 @@ from diffusers import (
 )
 
 from amodal.models.tiny import TEXT_WIDTH, clip_text_encoder, clip_tokenizer
+from amodal.seeding import seeded
 
 WEIGHTS = Path(__file__).parent / "weights" / "synthetic_sd"
 """The shipped pipeline folder (``save_pretrained``), inside the package."""
@@ -83,10 +84,7 @@ def sampling_scheduler() -> DDIMScheduler:
 def text_parts(seed: int = 0):
     """The tiny CLIP tokenizer and a text encoder with weights drawn from ``seed`` (never trained)."""
     tokenizer = clip_tokenizer()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        encoder = clip_text_encoder(tokenizer)
-    return tokenizer, encoder
+    return tokenizer, seeded(seed, lambda: clip_text_encoder(tokenizer))
 
 
 def assemble(vae: AutoencoderKL, unet: UNet2DConditionModel,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import string
 
-import torch
 from diffusers import (
     AutoencoderKL,
     EulerDiscreteScheduler,
@@ -39,6 +38,7 @@ from transformers import (
 )
 
 from amodal.errors import ConfigError
+from amodal.seeding import seeded
 
 FAMILIES = ("sd", "sdxl", "flux", "sd3", "flux_fill")
 TEXT_WIDTH = 32
@@ -206,6 +206,4 @@ def tiny_pipeline(family: str, seed: int = 0, **options):
     ``options`` go to its builder (``unet_channels=4`` for sd)."""
     if family not in BUILDERS:
         raise ConfigError(f"tiny backbone family {family!r}: use one of {', '.join(FAMILIES)}")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return BUILDERS[family](**options)
+    return seeded(seed, lambda: BUILDERS[family](**options))

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from amodal.method.area import convex_hull_area
-from amodal.method.region import dilate
+from amodal.morphology import dilate, shifted
 
 KINDS = ("hull_hidden", "hull", "object", "occluder", "box", "stroke", "empty")
 
@@ -28,18 +28,6 @@ def hull_with_hidden(visible: np.ndarray, amodal: np.ndarray) -> np.ndarray:
 def object_mask(amodal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The whole object, dilated by 0–3 pixels: a mask shaped like an object asks for a whole object."""
     return dilate(amodal, int(rng.integers(0, 4)))
-
-
-def shifted(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """``mask`` moved by (dy, dx) pixels; what leaves the frame is lost."""
-    out = np.zeros_like(mask)
-    h, w = mask.shape
-    if abs(dy) >= h or abs(dx) >= w:
-        return out
-    ys, xs = slice(max(dy, 0), min(h + dy, h)), slice(max(dx, 0), min(w + dx, w))
-    yt, xt = slice(max(-dy, 0), min(h - dy, h)), slice(max(-dx, 0), min(w - dx, w))
-    out[ys, xs] = mask[yt, xt]
-    return out
 
 
 def place_occluder(amodal: np.ndarray, shape: np.ndarray, rng: np.random.Generator) -> np.ndarray:

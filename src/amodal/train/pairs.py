@@ -7,7 +7,7 @@ M. So a training pair is built from the same crop of a synthetic scene:
 - the *target* y is the object's unoccluded rendering composited, with its anti-aliased edge, on the
   histogram background that the method would build from V: the completed object on the very
   background the method will show around it;
-- the *mask* is drawn from several kinds (``train_masks.py``), chiefly hull(V) ∪ hidden part and
+- the *mask* is drawn from several kinds (``masks.py``), chiefly hull(V) ∪ hidden part and
   hull(V), so that completing an occluded shape inside M is what the model learns;
 - the *masked image* is y outside the mask and 0 (mid-grey) inside, as diffusers' pipeline makes it.
 
@@ -32,9 +32,10 @@ from amodal.data.synthetic import render_scene
 from amodal.method.area import convex_hull_area
 from amodal.method.background import HistogramBackground
 from amodal.method.condition import condition_image, to_model_space
-from amodal.method.region import dilate
 from amodal.method.view import ViewSpec
-from amodal.models.train_masks import KINDS, draw_mask, place_occluder
+from amodal.morphology import dilate
+from amodal.seeding import TRAINING_VIEWS_STREAM, numpy_rng
+from amodal.train.masks import KINDS, draw_mask, place_occluder
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def object_views(seed: int, scenes: int, scene_size: int, view: int, context: tu
     """Every object of scenes 0..scenes−1 of ``seed`` with at least ``min_visible`` visible pixels,
     cropped around hull(V) as the method's view does, with a context factor drawn from ``context``.
     Scenes are rendered in ``workers`` processes (0: in this one); the result does not depend on it."""
-    rng = np.random.default_rng([seed, 7])
+    rng = numpy_rng(seed, TRAINING_VIEWS_STREAM)
     jobs = [(seed, index, scene_size) for index in range(scenes)]
     with multiprocessing.get_context("fork").Pool(workers) if workers > 0 else contextlib.nullcontext() as pool:
         rendered = pool.imap(_render, jobs, chunksize=4) if pool else map(_render, jobs)

@@ -1,5 +1,7 @@
-"""Models are built once per process and shared: by every object of a run and by every job of a
-multirun (Hydra runs the jobs of ``-m`` one after another in the same process).
+"""The model cache: segmentation and depth models are built once per process and shared, by every
+object of a run and by every job of a multirun (Hydra runs the jobs of ``-m`` one after another in the
+same process). (Inpainted images are cached on disk by ``method/inpainted_cache.py``, a cache of another
+kind; the diffusion pipeline keeps its last one in ``method/inpaint.py``.)
 
 The cache holds the few most recently used models, so a sweep over many model sizes does not keep
 them all in GPU memory at once.
@@ -34,5 +36,7 @@ def cached_model(key: Hashable, make: Callable[[], Any]) -> Any:
 
 
 def clear_models() -> None:
+    """Free every cached model (``benchmarks/table_s1.py``: one segmenter leaves the GPU before the next is
+    measured)."""
     _MODELS.clear()
     gc.collect()

@@ -1,4 +1,5 @@
-"""A cache of inpainted images x̂₀, so sweeps over what comes after inpainting reuse them.
+"""The inpainted-image cache: x̂₀ per object on disk, so sweeps over what comes after inpainting reuse it.
+(Loaded models are cached in memory by ``models/model_cache.py``, a cache of another kind.)
 
 A sweep over extractors or point samplers does not change x̂₀; with the cache the diffusion model runs
 once per object for the whole sweep. An entry is keyed by everything that changes x̂₀ — the object
@@ -24,15 +25,10 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
-from amodal.data.files import write_atomic
-from amodal.eval.pictures import safe_name
+from amodal.data.files import safe_name, write_atomic
 from amodal.sample import ObjectKey
 
 log = logging.getLogger(__name__)
-
-DEVICE_INDEPENDENT = ("device",)
-"""Backbone keys left out of the key, replaced by the device *type* (cuda:0 and cuda:1 agree)."""
-
 
 def settings_key(settings: dict[str, Any]) -> str:
     """A short, stable hash of the settings that change x̂₀."""
@@ -53,7 +49,7 @@ def local_weights_stamp(model: str) -> dict[str, list[int]] | None:
     return {str(p.relative_to(folder)): [p.stat().st_size, p.stat().st_mtime_ns] for p in files}
 
 
-class InpaintCache:
+class InpaintedImageCache:
     """``cache.dir/<settings hash>/<dataset>/<image>/<object>.png`` plus ``settings.json`` per hash."""
 
     def __init__(self, dir: str | Path, settings: DictConfig | dict, enabled: bool = True) -> None:

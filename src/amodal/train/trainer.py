@@ -2,7 +2,7 @@
 
 The UNet is trained the way SD-inpainting models are: y's latents are noised to a random timestep t,
 and from [noisy latents | mask at latent size | masked-image latents] and the empty prompt's embedding
-the UNet predicts the noise, under a mean-squared error. Training pairs come from ``train_data.py``.
+the UNet predicts the noise, under a mean-squared error. Training pairs come from ``pairs.py``.
 
 The method feeds the UNet latents that eq. 7 has mixed with the condition image's (``leakage.py``):
 inside M, s·(its own latents) + (1 − s)·(x's latents noised alike), and x's alone outside M. Since M =
@@ -14,7 +14,7 @@ while the model is still asked for y: its target is the noise that takes those l
 where ε* is large, do not dominate.
 
 ``unet.leakage.fill`` feeds back, in a share of the leaked pairs, the wrong answer a weak model gives:
-y overfilled to the whole mask (``train_data.overfilled``), still asked for y.
+y overfilled to the whole mask (``pairs.overfilled``), still asked for y.
 
 Every step's randomness is drawn from (seed, phase, step), so a run that stops and resumes from its
 last checkpoint continues exactly as if it had not stopped, and the pairs can be made in ``workers``
@@ -52,7 +52,8 @@ from amodal.models.synthetic_sd import (
     inpainting_unet,
     training_scheduler,
 )
-from amodal.models.train_data import ObjectViews, PairMaker, images_for_vae, object_views, random_crop
+from amodal.seeding import UNET_VALIDATION_STREAM, VAE_VALIDATION_STREAM, numpy_rng, torch_generator
+from amodal.train.pairs import ObjectViews, PairMaker, images_for_vae, object_views, random_crop
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,7 @@ def fingerprint(cfg: DictConfig, phase: str = "unet") -> dict:
 
 
 def step_rng(seed: int, phase: str, step: int) -> np.random.Generator:
-    return np.random.default_rng([seed, PHASES[phase], step])
-
-
-def seeded(seed: int) -> torch.Generator:
-    """A CPU generator (noise is drawn on the CPU, then moved: the same on every device)."""
-    return torch.Generator().manual_seed(seed)
+    return numpy_rng(seed, PHASES[phase], step)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -384,7 +380,7 @@ class Trainer:
         def loss_fn(batch):
             x = batch["x"].to(self.device)
             posterior = vae.encode(x).latent_dist
-            reconstruction = vae.decode(posterior.sample(generator=seeded(batch["seed"])))
+            reconstruction = vae.decode(posterior.sample(generator=torch_generator(batch["seed"])))
             return F.l1_loss(reconstruction.sample, x) + float(settings.kl_weight) * posterior.kl().mean()
 
         val_images = to_batch(self._validation_vae_images(validation)).to(self.device)
@@ -404,7 +400,7 @@ class Trainer:
         return vae
 
     def _validation_vae_images(self, validation: PairMaker) -> list[np.ndarray]:
-        rng = np.random.default_rng([int(self.cfg.seed), 99])
+        rng = numpy_rng(int(self.cfg.seed), VAE_VALIDATION_STREAM)
         count = min(int(self.cfg.data.validation_items), len(validation.views))
         return [images_for_vae(validation(i, rng), rng) for i in range(count)]
 
@@ -474,7 +470,7 @@ class Trainer:
         def inputs(batch):
             mask = F.interpolate(batch["mask"].to(device), size=(latent, latent), mode="nearest")
             latents, masked_latents = encode(batch["target"]), encode(batch["masked"])
-            generator = seeded(batch["seed"])
+            generator = torch_generator(batch["seed"])  # on the CPU, then moved: the same on every device
             noise = torch.randn(latents.shape, generator=generator).to(device)
             t = torch.randint(0, noise_schedule.config.num_train_timesteps, (len(latents),), generator=generator)
             leaked = batch["leaked"].to(device)
@@ -500,7 +496,7 @@ class Trainer:
             target, weight = leaked_targets(noise, noisy, latents, alphas[t], leaked)
             return (weight * (prediction - target).pow(2).mean(dim=(1, 2, 3))).mean()
 
-        rng = np.random.default_rng([int(self.cfg.seed), 98])
+        rng = numpy_rng(int(self.cfg.seed), UNET_VALIDATION_STREAM)
         count = min(int(self.cfg.data.validation_items), len(validation.views))
         fixed = inputs(pack([validation(i, rng) for i in range(count)], rng))
 
