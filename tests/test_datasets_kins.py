@@ -17,8 +17,14 @@ from tests.formats import SCENE, image, write_kins
 THINGS = [t for t in SCENE if not t.stuff]
 
 
-def test_objects_are_annotations_with_exact_masks_from_several_polygons(kins_dataset):
-    dataset = KinsDataset(root=str(kins_dataset))
+@pytest.mark.parametrize("layout,file,keys", [("2020", "update_test_2020.json", ("a_segm", "i_segm")),
+                                              ("instances", "instances_val.json", ("segmentation", "inmodal_seg"))])
+def test_either_release_is_told_by_its_keys_and_loads_exact_masks(tmp_path, layout, file, keys):
+    """Objects are annotations with exact masks (2020: from several polygons; the first release: a polygon
+    and an RLE), whichever layout the file has; errors name the file's own keys."""
+    root = write_kins(tmp_path / "kins", layout=layout)
+    dataset = KinsDataset(root=str(root))
+    assert dataset.annotations == root / file
     assert dataset.keys() == [ObjectKey(i, f"{i}0{k}") for i in ("3", "4") for k in range(4)]
     for key in dataset.keys():
         thing = THINGS[int(key.object_id[-1])]
@@ -29,23 +35,9 @@ def test_objects_are_annotations_with_exact_masks_from_several_polygons(kins_dat
         assert sample.annotated_occlusion is None  # KINS states none: the rate is the masks'
         assert sample.occlusion_rate == pytest.approx(thing.rate)
         assert len(sample.others) == 3
+    assert dataset.mask_keys == keys
     tree = dataset.load(ObjectKey("3", "302"))
     assert tree.visible.sum() == 3 * 6 + 4 * 6 + 8 * 10  # the sign splits the first part in two
-
-
-def test_the_first_release_is_told_by_its_keys_and_loads_the_same_masks(tmp_path):
-    root = write_kins(tmp_path / "kins", layout="instances")
-    dataset = KinsDataset(root=str(root))
-    assert dataset.annotations == root / "instances_val.json"
-    assert dataset.keys() == [ObjectKey(i, f"{i}0{k}") for i in ("3", "4") for k in range(4)]
-    for key in dataset.keys():
-        thing = THINGS[int(key.object_id[-1])]
-        sample = dataset.load(key)
-        assert np.array_equal(sample.image, image(int(key.image_id)))
-        assert np.array_equal(sample.amodal, thing.amodal) and np.array_equal(sample.visible, thing.visible)
-        assert sample.category == ("cyclist", "car")[int(key.object_id[-1]) % 2]
-        assert sample.annotated_occlusion is None and len(sample.others) == 3
-    assert dataset.mask_keys == ("segmentation", "inmodal_seg")  # errors name the file's own keys
 
 
 def test_the_first_release_scores_with_visible_exactly_as_pycocotools_decodes(run_app, tmp_path):

@@ -248,14 +248,9 @@ def test_eq7_with_s_one_is_diffusers_eq5_blend_on_a_4_channel_unet(batch, streng
     assert (ours(CurrentTimestep) - stock).abs().max() > 1e-2  # the control: a timestep off is caught
 
 
-def test_the_noise_prediction_the_scheduler_receives_is_eq11(batch):
-    """With w = 2: ε(M) and ε(∅) from separate UNet calls (∅: the all-zero mask, the whole condition
-    image as the masked image), guided by eq. 11, equal what ``scheduler.step`` gets, to 1e-5."""
-    conditions, areas, seeds = batch
-    w = 2.0
-    inp = DiffusionInpainter(TinyPipeline("sd", seed=0), resolution=SIZE, steps=STEPS, w=w, vae_latents="mode")
-    pipe = inp.pipe
-    received = []
+def scheduler_inputs(inp: DiffusionInpainter, conditions, areas, seeds) -> list[tuple]:
+    """(model output, timestep, latents) of every ``scheduler.step`` call while ``inp`` inpaints the batch."""
+    pipe, received = inp.pipe, []
     step = pipe.scheduler.step
 
     def spy(model_output, timestep, sample, *args, **kwargs):
@@ -267,6 +262,17 @@ def test_the_noise_prediction_the_scheduler_receives_is_eq11(batch):
         inp.inpaint(conditions, areas, seeds)
     finally:
         del pipe.scheduler.step  # the pipeline is shared within the process
+    return received
+
+
+def test_the_noise_prediction_the_scheduler_receives_is_eq11(batch):
+    """With w = 2: ε(M) and ε(∅) from separate UNet calls (∅: the all-zero mask, the whole condition
+    image as the masked image), guided by eq. 11, equal what ``scheduler.step`` gets, to 1e-5."""
+    conditions, areas, seeds = batch
+    w = 2.0
+    inp = DiffusionInpainter(TinyPipeline("sd", seed=0), resolution=SIZE, steps=STEPS, w=w, vae_latents="mode")
+    pipe = inp.pipe
+    received = scheduler_inputs(inp, conditions, areas, seeds)
 
     x = torch.from_numpy(np.stack(conditions)).permute(0, 3, 1, 2).contiguous()
     m = torch.from_numpy(np.stack(areas)).float()[:, None]
@@ -305,18 +311,7 @@ def test_the_velocity_flux_fills_scheduler_receives_is_eq11_from_two_passes(batc
     inp = DiffusionInpainter(TinyPipeline("flux_fill", seed=0), resolution=SIZE, steps=STEPS, w=w,
                              vae_latents="mode")
     pipe = inp.pipe
-    received = []
-    step = pipe.scheduler.step
-
-    def spy(model_output, timestep, sample, *args, **kwargs):
-        received.append((model_output.clone(), timestep, sample.clone()))
-        return step(model_output, timestep, sample, *args, **kwargs)
-
-    pipe.scheduler.step = spy
-    try:
-        inp.inpaint(conditions, areas, seeds)
-    finally:
-        del pipe.scheduler.step  # the pipeline is shared within the process
+    received = scheduler_inputs(inp, conditions, areas, seeds)
 
     image, mask = as_tensors(conditions, areas)
     x = pipe.image_processor.preprocess(image)  # [−1, 1], as the pipeline sees it

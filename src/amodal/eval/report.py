@@ -162,16 +162,19 @@ def runs_table(records: list[RunRecord]) -> tuple[list[str], list[list[str]]]:
     columns = setting_columns(records)
     bucket_names = [b["label"] for b in records[0].metrics["buckets"]] if records else []
     header = ["run", *columns, "mIoU", *bucket_names, "pixel IoU"]
-    marked = any(record.status for record in records)
-    if marked:
-        header.append("status")
     rows = []
     for record in records:
         m, settings = record.metrics, record.settings
         rows.append([record.label, *(settings.get(k, "") for k in columns), score(m["miou"], m["n"]),
-                     *(score(b["miou"], b["n"]) for b in m["buckets"]), percent(m["pixel_iou"]),
-                     *([record.status or "finished"] if marked else [])])
-    return header, rows
+                     *(score(b["miou"], b["n"]) for b in m["buckets"]), percent(m["pixel_iou"])])
+    return with_status(header, rows, records)
+
+
+def with_status(header: list[str], rows: list[list[str]], records: list[RunRecord]):
+    """A ``status`` column ("finished" or what is not whole) when some run is not whole, else none."""
+    if not any(record.status for record in records):
+        return header, rows
+    return [*header, "status"], [[*row, record.status or "finished"] for row, record in zip(rows, records)]
 
 
 def runs_csv(records: list[RunRecord]) -> str:
@@ -179,16 +182,13 @@ def runs_csv(records: list[RunRecord]) -> str:
     columns = setting_columns(records)
     keys = [bucket_key(b["max_occlusion"]) for b in records[0].metrics["buckets"]] if records else []
     header = ["run", *columns, "miou", "n", *(f"{name}_{k}" for k in keys for name in ("miou", "n")), "pixel_iou"]
-    marked = any(record.status for record in records)
-    if marked:
-        header.append("status")
     rows = []
     for record in records:
         m, settings = record.metrics, record.settings
         buckets = [x for b in m["buckets"] for x in (number(_pct(b["miou"])), str(b["n"]))]
         rows.append([record.label, *(settings.get(k, "") for k in columns), number(_pct(m["miou"])), str(m["n"]),
-                     *buckets, number(_pct(m["pixel_iou"])), *([record.status or "finished"] if marked else [])])
-    return to_csv(header, rows)
+                     *buckets, number(_pct(m["pixel_iou"]))])
+    return to_csv(*with_status(header, rows, records))
 
 
 def _pct(value: float | None) -> float | None:
