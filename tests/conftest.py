@@ -163,3 +163,16 @@ def sailvos_dataset(tmp_path):
     from tests.formats import write_sailvos
 
     return write_sailvos(tmp_path / "sailvos")
+
+
+def condition_batch(size: int, seed: int, boxes: list[tuple[int, int, int, int]], seeds: list[int]):
+    """An inpainter's batch: random condition images x in [−1, 1] (one per box), their areas M (the boxes,
+    rows y0:y1 and columns x0:x1) and one seed per object."""
+    rng = np.random.default_rng(seed)
+    conditions = [rng.uniform(-1, 1, (size, size, 3)).astype(np.float32) for _ in boxes]
+    areas = []
+    for y0, y1, x0, x1 in boxes:
+        area = np.zeros((size, size), bool)
+        area[y0:y1, x0:x1] = True
+        areas.append(area)
+    return conditions, areas, seeds

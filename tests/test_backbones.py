@@ -13,7 +13,7 @@ from amodal.method.inpaint import DiffusionInpainter
 from amodal.models.loading import TinyPipeline
 from amodal.models.tiny import tiny_pipeline
 from amodal.seeding import torch_generator
-from tests.conftest import composed
+from tests.conftest import composed, condition_batch
 
 SIZE, STEPS = 64, 3
 LATENT_TOKENS = 64  # FLUX.1-Fill's packed latent channels, before the masked image's (64) and the mask's (256)
@@ -21,14 +21,7 @@ LATENT_TOKENS = 64  # FLUX.1-Fill's packed latent channels, before the masked im
 
 @pytest.fixture(scope="module")
 def batch():
-    rng = np.random.default_rng(2)
-    conditions = [rng.uniform(-1, 1, (SIZE, SIZE, 3)).astype(np.float32) for _ in range(2)]
-    areas = []
-    for i in range(2):
-        area = np.zeros((SIZE, SIZE), bool)
-        area[10 + 8 * i : 50, 6 : 40 + 8 * i] = True
-        areas.append(area)
-    return conditions, areas, [3, 4]
+    return condition_batch(SIZE, 2, [(10 + 8 * i, 50, 6, 40 + 8 * i) for i in range(2)], [3, 4])
 
 
 @pytest.mark.parametrize("strength", [1.0, 0.6])

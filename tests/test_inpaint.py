@@ -8,6 +8,7 @@ import torch
 from amodal.method.inpaint import DiffusionInpainter
 from amodal.models.loading import PretrainedPipeline, TinyPipeline
 from amodal.models.tiny import tiny_pipeline
+from tests.conftest import condition_batch
 
 FAMILIES = ["sd", "sdxl", "flux", "sd3", "flux_fill"]
 SEES_MASK = {"sd", "sdxl", "flux_fill"}  # the denoiser takes M: eq. 11 acts
@@ -16,14 +17,7 @@ SIZE = 64
 
 @pytest.fixture(scope="module")
 def batch():
-    rng = np.random.default_rng(0)
-    conditions = [rng.uniform(-1, 1, (SIZE, SIZE, 3)).astype(np.float32) for _ in range(3)]
-    areas = []
-    for i in range(3):
-        area = np.zeros((SIZE, SIZE), bool)
-        area[8 + 4 * i : 40 + 4 * i, 16:48] = True
-        areas.append(area)
-    return conditions, areas, [11, 22, 33]
+    return condition_batch(SIZE, 0, [(8 + 4 * i, 40 + 4 * i, 16, 48) for i in range(3)], [11, 22, 33])
 
 
 def inpainter(family, **settings):

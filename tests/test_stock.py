@@ -24,6 +24,7 @@ from amodal.method.leakage import Leakage
 from amodal.models.loading import TinyPipeline
 from amodal.models.tiny import tiny_pipeline
 from amodal.seeding import torch_generator
+from tests.conftest import condition_batch
 
 SIZE, STEPS = 64, 4
 STOCK = {"sd": "StableDiffusionInpaintPipeline", "sdxl": "StableDiffusionXLInpaintPipeline",
@@ -37,14 +38,7 @@ both halves), and our T5 length; FLUX.1-Fill keeps its stock guidance embedding,
 @pytest.fixture(scope="module")
 def batch():
     """Three condition images x in [−1, 1], their areas M and seeds."""
-    rng = np.random.default_rng(1)
-    conditions = [rng.uniform(-1, 1, (SIZE, SIZE, 3)).astype(np.float32) for _ in range(3)]
-    areas = []
-    for i in range(3):
-        area = np.zeros((SIZE, SIZE), bool)
-        area[8 + 6 * i : 44 + 4 * i, 12 + 4 * i : 52] = True
-        areas.append(area)
-    return conditions, areas, [5, 6, 7]
+    return condition_batch(SIZE, 1, [(8 + 6 * i, 44 + 4 * i, 12 + 4 * i, 52) for i in range(3)], [5, 6, 7])
 
 
 def as_tensors(conditions, areas):

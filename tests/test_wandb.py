@@ -86,12 +86,19 @@ def test_a_multirun_ends_with_a_summary_run_holding_the_report(tmp_path):
     assert len(json.loads(table.read_text())["data"]) == 2
 
 
-def test_a_run_logs_a_row_per_scored_object_and_its_files_as_an_artifact(tmp_path):
+def visible_wandb_run(tmp_path, *overrides: str):
+    """(run folder, offline W&B run folder) of ``method=visible`` with ``backbone=sd15`` (which it does not
+    read), logged offline to W&B."""
     run_dir = tmp_path / "run"
-    result = cli("amodal-run", "logger=wandb", "method=visible", "backbone=sd15", "dataset.n_images=2",
+    result = cli("amodal-run", "logger=wandb", "method=visible", "backbone=sd15", *overrides,
                  "output.progress=False", "output.pictures=0", f"hydra.run.dir={run_dir}")
     assert result.returncode == 0, result.stderr
     (run,) = offline_runs(run_dir)
+    return run_dir, run
+
+
+def test_a_run_logs_a_row_per_scored_object_and_its_files_as_an_artifact(tmp_path):
+    run_dir, run = visible_wandb_run(tmp_path, "dataset.n_images=2")
     run_id = (run_dir / "wandb_run_id.txt").read_text().strip()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     scored = [r for r in read_rows(run_dir / "results.jsonl") if r.get("iou") is not None]
@@ -108,11 +115,7 @@ def test_a_run_logs_a_row_per_scored_object_and_its_files_as_an_artifact(tmp_pat
 
 
 def test_tags_and_name_hold_only_what_acts_on_the_method(tmp_path):
-    run_dir = tmp_path / "run"
-    result = cli("amodal-run", "logger=wandb", "method=visible", "backbone=sd15", "dataset.n_images=1",
-                 "output.progress=False", "output.pictures=0", f"hydra.run.dir={run_dir}")
-    assert result.returncode == 0, result.stderr
-    (run,) = offline_runs(run_dir)
+    run_dir, run = visible_wandb_run(tmp_path, "dataset.n_images=1")
     log = next(run.glob("*.wandb")).read_bytes()
     assert b"method:visible" in log and b"dataset:synthetic" in log
     assert b"backbone:sd15" not in log and b"logger:wandb" not in log  # visible reads no backbone
