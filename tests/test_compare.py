@@ -54,8 +54,10 @@ def write_run(folder, rows, config=None):
 
 
 def row(object_id, rate, iou, iou_occ=None, **extra):
+    """A row as amodal-run writes it; intersection and union over 1000 pixels of union."""
+    pixels = {} if iou is None else {"intersection": round(1000 * iou), "union": 1000}
     return {"dataset": "synthetic", "image_id": "im", "object_id": object_id, "occlusion_rate": rate, "iou": iou,
-            "iou_occ": iou_occ, **extra}
+            "iou_occ": iou_occ, **pixels, **extra}
 
 
 HAND_A = [row("0", 0.45, 0.5, 0.1), row("1", 0.3, 0.6, 0.2), row("2", 0.08, 0.7, None), row("3", 0.35, 0.8, 0.3),
@@ -230,3 +232,74 @@ def test_the_installed_command_runs_and_its_help_has_examples(two_runs, tmp_path
     result = cli("amodal-compare", *map(str, two_runs), "--out", str(tmp_path / "cmp"), "--gallery", "0")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("# ") and (tmp_path / "cmp" / "compare.json").is_file()
+
+
+# --- amodal-report --ci and --seeds ---------------------------------------------------------------------
+
+def report_run(folder, ious, seed=0, method="visible", rates=None):
+    """A run folder as amodal-run writes it (rows, .hydra/config.yaml and hydra.yaml's choices)."""
+    rates = rates or [0.3] * len(ious)
+    rows = [row(str(i), rate, iou) for i, (iou, rate) in enumerate(zip(ious, rates))]
+    config = {"dataset": DATASET["dataset"], "method": {"_target_": f"amodal.method.baselines.{method}"},
+              "runtime": {"seed": seed}, "eval": {"include_unoccluded": False, "buckets": list(BUCKETS)}}
+    write_run(folder, rows)
+    (folder / ".hydra").mkdir()
+    (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    (folder / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(
+        {"hydra": {"runtime": {"choices": {"dataset": "synthetic", "method": method}}}}))
+
+
+def report_csv(args, capsys, tmp_path):
+    from amodal.cli.report import main as report_main
+
+    assert report_main([*args, "--csv", str(tmp_path / "runs.csv")]) == 0
+    import csv
+    return capsys.readouterr().out, list(csv.DictReader((tmp_path / "runs.csv").open()))
+
+
+def test_report_ci_puts_the_seeded_interval_beside_every_miou(tmp_path, capsys):
+    ious, rates = [0.2, 0.5, 0.9, 0.7, 0.6], [0.45, 0.35, 0.25, 0.15, 0.04]
+    report_run(tmp_path / "sweep" / "0", ious, rates=rates)
+    out, table = report_csv([str(tmp_path / "sweep"), "--ci", "--resamples", "2000"], capsys, tmp_path)
+    (csv_row,) = table
+    low, high = bootstrap.seeded_interval(ious, seed=0, resamples=2000)
+    assert float(csv_row["miou_ci_low"]) == pytest.approx(100 * low, abs=1e-4)
+    assert float(csv_row["miou_ci_high"]) == pytest.approx(100 * high, abs=1e-4)
+    assert 100 * low < float(csv_row["miou"]) < 100 * high
+    le30 = bootstrap.seeded_interval([0.9, 0.7, 0.6], seed=0, resamples=2000)  # the objects at most 30 % hidden
+    assert float(csv_row["miou_ci_low_le30"]) == pytest.approx(100 * le30[0], abs=1e-4)
+    assert csv_row["miou_ci_low_le05"] == "" and csv_row["n_le05"] == "1"  # one object: no interval
+    assert f"58.0 [{100 * low:.1f}, {100 * high:.1f}] (n=5)" in out and "(n=1)" in out and "[–]" in out
+    again, _ = report_csv([str(tmp_path / "sweep"), "--ci", "--resamples", "2000"], capsys, tmp_path)
+    assert again == out
+    plain, table = report_csv([str(tmp_path / "sweep")], capsys, tmp_path)
+    assert "[" not in plain.split("| run")[1] and "miou_ci_low" not in table[0]
+
+
+def test_report_ci_draws_each_runs_interval_as_a_band(tmp_path):
+    from amodal.eval.report import find_runs, load_runs
+    from amodal.eval.spread import add_intervals
+    from amodal.eval.summary import bucket_figure
+
+    report_run(tmp_path / "s" / "0", [0.2, 0.5, 0.9, 0.7], rates=[0.45, 0.35, 0.25, 0.15])
+    records = load_runs(find_runs([tmp_path / "s"]))
+    add_intervals(records, resamples=500)
+    (band,) = bucket_figure(records).axes[0].collections
+    top = [b["ci95"][1] for b in records[0].metrics["buckets"] if b["ci95"]]
+    assert band.get_paths()[0].vertices[:, 1].max() == pytest.approx(100 * max(top))
+
+
+def test_report_seeds_makes_runs_that_differ_only_in_the_seed_one_row(tmp_path, capsys):
+    for seed, ious in ((1, [0.5, 0.7]), (2, [0.6, 0.8]), (3, [0.4, 0.9])):  # mIoU 0.6, 0.7, 0.65
+        report_run(tmp_path / "sweep" / str(seed - 1), ious, seed=seed)
+    report_run(tmp_path / "sweep" / "3", [0.1, 0.3], seed=1, method="area")
+    out, table = report_csv([str(tmp_path / "sweep"), "--seeds"], capsys, tmp_path)
+    assert [r["run"] for r in table] == ["sweep/0,1,2", "sweep/3"]
+    assert "runtime.seed" not in table[0]
+    by_hand = np.std([0.6, 0.7, 0.65], ddof=1)
+    assert float(table[0]["miou"]) == pytest.approx(65.0)
+    assert float(table[0]["miou_std"]) == pytest.approx(100 * by_hand)
+    assert table[0]["seeds"] == "3" and table[1]["seeds"] == "1" and table[1]["miou_std"] == ""
+    assert f"65.0 ± {100 * by_hand:.1f} (n=2, 3 seeds)" in out
+    separate, table = report_csv([str(tmp_path / "sweep")], capsys, tmp_path)
+    assert len(table) == 4 and "runtime.seed" in table[0]
