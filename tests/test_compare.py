@@ -301,5 +301,9 @@ def test_report_seeds_makes_runs_that_differ_only_in_the_seed_one_row(tmp_path, 
     assert float(table[0]["miou_std"]) == pytest.approx(100 * by_hand)
     assert table[0]["seeds"] == "3" and table[1]["seeds"] == "1" and table[1]["miou_std"] == ""
     assert f"65.0 ± {100 * by_hand:.1f} (n=2, 3 seeds)" in out
+    _, table = report_csv([str(tmp_path / "sweep"), "--seeds", "--ci", "--resamples", "500"], capsys, tmp_path)
+    low, high = bootstrap.seeded_interval([0.5, 0.8], resamples=500)  # each object's IoU averaged over the seeds
+    assert float(table[0]["miou_ci_low"]) == pytest.approx(100 * low, abs=1e-4)
+    assert float(table[0]["miou_ci_high"]) == pytest.approx(100 * high, abs=1e-4)
     separate, table = report_csv([str(tmp_path / "sweep")], capsys, tmp_path)
     assert len(table) == 4 and "runtime.seed" in table[0]
