@@ -120,6 +120,16 @@ def test_runs_on_different_datasets_are_refused_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_folders_without_a_config_are_told_apart_by_their_rows_dataset(tmp_path, capsys):
+    write_run(tmp_path / "a", HAND_A)
+    write_run(tmp_path / "b", [{**r, "dataset": "cocoa"} for r in HAND_B])
+    assert compare_main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "out")]) == 2
+    assert "synthetic vs cocoa" in capsys.readouterr().err
+    write_run(tmp_path / "c", HAND_B)
+    assert compare_main([str(tmp_path / "a"), str(tmp_path / "c"), "--out", str(tmp_path / "out")]) == 0
+    assert "no gallery" in (tmp_path / "out" / "compare.md").read_text()
+
+
 def test_a_folder_without_results_is_refused_in_one_line(tmp_path, capsys):
     write_run(tmp_path / "a", HAND_A, DATASET)
     (tmp_path / "b").mkdir()
@@ -187,6 +197,8 @@ def test_visible_against_area_gives_the_exact_mean_delta_and_a_seeded_interval(t
 def test_the_gallery_shows_the_largest_wins_and_losses_with_each_runs_mask(two_runs, tmp_path):
     visible, area = two_runs
     out = tmp_path / "cmp"
+    assert compare_main([str(visible), str(area), "--out", str(out), "--gallery", "5", "--resamples", "100"]) == 0
+    assert len(list((out / "gallery").iterdir())) > 4  # an earlier comparison's panels, removed by the next one
     assert compare_main([str(visible), str(area), "--out", str(out), "--gallery", "2", "--resamples", "100"]) == 0
     result = json.loads((out / "compare.json").read_text())
     a, b = rows_of(visible), rows_of(area)

@@ -347,6 +347,8 @@ def write_comparison(path_a: str | Path, path_b: str | Path, out: str | Path, *,
     result, a, b, pairs = compare_runs(path_a, path_b, seed=seed, resamples=resamples, tie=tie)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in [*(out / GALLERY_DIR).glob("win_*.png"), *(out / GALLERY_DIR).glob("loss_*.png")]:
+        stale.unlink()  # panels of an earlier comparison into this folder would read as this one's
     drawn, notes = draw_gallery(a, b, gallery_choice(pairs, gallery, tie), out / GALLERY_DIR)
     result["gallery"] = drawn
     result["notes"] = notes
