@@ -319,3 +319,22 @@ def test_report_seeds_makes_runs_that_differ_only_in_the_seed_one_row(tmp_path, 
     assert float(table[0]["miou_ci_high"]) == pytest.approx(100 * high, abs=1e-4)
     separate, table = report_csv([str(tmp_path / "sweep")], capsys, tmp_path)
     assert len(table) == 4 and "runtime.seed" in table[0]
+
+
+def test_cocoa_runs_compare_with_a_gallery_and_another_root_is_refused(run_app, cocoa_dataset, tmp_path, capsys):
+    """An annotation dataset rebuilt from the run's .hydra/resolved.yaml for the gallery; the same files under
+    another root are another dataset (their objects share ids, not necessarily pixels)."""
+    common = ["dataset=cocoa", "output.save_masks=true", "output.pictures=0"]
+    run_app(*common, f"dataset.root={cocoa_dataset}", "method=visible", run_dir=tmp_path / "visible")
+    run_app(*common, f"dataset.root={cocoa_dataset}", "method=area", run_dir=tmp_path / "area")
+    a, b = rows_of(tmp_path / "visible"), rows_of(tmp_path / "area")
+    assert compare_main([str(tmp_path / "visible"), str(tmp_path / "area"), "--out", str(tmp_path / "cmp"),
+                         "--resamples", "200"]) == 0
+    result = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert result["n"] == len(a) > 1
+    assert result["mean_delta"] == pytest.approx(np.mean([b[k]["iou"] - a[k]["iou"] for k in a]), abs=1e-12)
+    assert result["gallery"] and all((tmp_path / "cmp" / g["file"]).is_file() for g in result["gallery"])
+    moved = shutil.copytree(cocoa_dataset, tmp_path / "elsewhere")
+    run_app(*common, f"dataset.root={moved}", "method=area", run_dir=tmp_path / "moved")
+    assert compare_main([str(tmp_path / "visible"), str(tmp_path / "moved"), "--out", str(tmp_path / "x")]) == 2
+    assert f"dataset.root: {cocoa_dataset} vs {moved}" in capsys.readouterr().err
