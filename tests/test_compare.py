@@ -125,7 +125,7 @@ def test_folders_without_a_config_are_told_apart_by_their_rows_dataset(tmp_path,
     write_run(tmp_path / "b", [{**r, "dataset": "cocoa"} for r in HAND_B])
     assert compare_main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "out")]) == 2
     assert "synthetic vs cocoa" in capsys.readouterr().err
-    write_run(tmp_path / "c", HAND_B)
+    write_run(tmp_path / "c", HAND_B, DATASET)  # a config on one side only: the rows' names decide
     assert compare_main([str(tmp_path / "a"), str(tmp_path / "c"), "--out", str(tmp_path / "out")]) == 0
     assert "no gallery" in (tmp_path / "out" / "compare.md").read_text()
 

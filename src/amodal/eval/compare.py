@@ -84,11 +84,11 @@ def load_side(path: str | Path, label: str) -> RunSide:
     return RunSide(path, label, read_rows(path / RESULTS_FILE), config)
 
 
-def dataset_identity(side: RunSide) -> dict[str, str]:
+def dataset_identity(side: RunSide, configured: bool = True) -> dict[str, str]:
     """The settings that decide which objects and pixels a run saw: its resolved ``dataset`` section but
-    ``limit``, by dotted key; the rows' dataset names for a folder without a config."""
+    ``limit``, by dotted key; the rows' dataset names for a folder without a config (or not ``configured``)."""
     section = side.config.get("dataset")
-    if not isinstance(section, dict):
+    if not isinstance(section, dict) or not configured:
         return {"dataset (from the rows)": ", ".join(sorted({str(r.get("dataset", "")) for r in side.rows}))}
     return {key: format_value(value) for key, value in _leaves(section, "dataset.")
             if key.rsplit(".", 1)[-1] not in NOT_THE_DATASET}
@@ -103,7 +103,10 @@ def _leaves(node, prefix: str):
 
 
 def check_same_dataset(a: RunSide, b: RunSide) -> None:
-    first, second = dataset_identity(a), dataset_identity(b)
+    """Refuse two runs on different datasets: by their configs, or by their rows' dataset names where a
+    folder has no config to tell."""
+    configured = all(isinstance(side.config.get("dataset"), dict) for side in (a, b))
+    first, second = dataset_identity(a, configured), dataset_identity(b, configured)
     differ = [k for k in dict.fromkeys([*first, *second]) if first.get(k) != second.get(k)]
     if differ:
         said = "; ".join(f"{k}: {first.get(k, '–')} vs {second.get(k, '–')}" for k in differ)
