@@ -18,7 +18,7 @@ from amodal.data.files import mask_path, read_mask
 from amodal.data.synthetic import SyntheticDataset
 from amodal.eval import bootstrap
 from amodal.eval.compare import compare_runs
-from amodal.eval.metrics import BUCKETS
+from amodal.eval.metrics import BUCKETS, summarize
 from amodal.eval.pictures import COLOURS, overlay, tile_row
 from amodal.sample import ObjectKey
 from tests.conftest import cli, composed
@@ -262,17 +262,19 @@ def report_run(folder, ious, seed=0, method="visible", rates=None):
 
 
 def report_csv(args, capsys, tmp_path):
+    """amodal-report ARGS --csv: (stdout, stderr, the CSV's rows)."""
     from amodal.cli.report import main as report_main
 
     assert report_main([*args, "--csv", str(tmp_path / "runs.csv")]) == 0
     import csv
-    return capsys.readouterr().out, list(csv.DictReader((tmp_path / "runs.csv").open()))
+    captured = capsys.readouterr()
+    return captured.out, captured.err, list(csv.DictReader((tmp_path / "runs.csv").open()))
 
 
 def test_report_ci_puts_the_seeded_interval_beside_every_miou(tmp_path, capsys):
     ious, rates = [0.2, 0.5, 0.9, 0.7, 0.6], [0.45, 0.35, 0.25, 0.15, 0.04]
     report_run(tmp_path / "sweep" / "0", ious, rates=rates)
-    out, table = report_csv([str(tmp_path / "sweep"), "--ci", "--resamples", "2000"], capsys, tmp_path)
+    out, _, table = report_csv([str(tmp_path / "sweep"), "--ci", "--resamples", "2000"], capsys, tmp_path)
     (csv_row,) = table
     low, high = bootstrap.seeded_interval(ious, seed=0, resamples=2000)
     assert float(csv_row["miou_ci_low"]) == pytest.approx(100 * low, abs=1e-4)
@@ -282,9 +284,14 @@ def test_report_ci_puts_the_seeded_interval_beside_every_miou(tmp_path, capsys):
     assert float(csv_row["miou_ci_low_le30"]) == pytest.approx(100 * le30[0], abs=1e-4)
     assert csv_row["miou_ci_low_le05"] == "" and csv_row["n_le05"] == "1"  # one object: no interval
     assert f"58.0 [{100 * low:.1f}, {100 * high:.1f}] (n=5)" in out and "(n=1)" in out and "[–]" in out
-    again, _ = report_csv([str(tmp_path / "sweep"), "--ci", "--resamples", "2000"], capsys, tmp_path)
+    again, _, _ = report_csv([str(tmp_path / "sweep"), "--ci", "--resamples", "2000"], capsys, tmp_path)
     assert again == out
-    plain, table = report_csv([str(tmp_path / "sweep")], capsys, tmp_path)
+    (tmp_path / "sweep" / "0" / "metrics.json").write_text(json.dumps(summarize(HAND_A)))
+    (tmp_path / "sweep" / "0" / "results.jsonl").unlink()  # a folder with metrics.json alone: no rows to resample
+    _, err, table = report_csv([str(tmp_path / "sweep"), "--ci"], capsys, tmp_path)
+    assert "miou_ci_low" not in table[0]
+    assert "holds no results.jsonl, so its mIoU has no interval" in err
+    plain, _, table = report_csv([str(tmp_path / "sweep")], capsys, tmp_path)
     assert "[" not in plain.split("| run")[1] and "miou_ci_low" not in table[0]
 
 
@@ -305,7 +312,7 @@ def test_report_seeds_makes_runs_that_differ_only_in_the_seed_one_row(tmp_path, 
     for seed, ious in ((1, [0.5, 0.7]), (2, [0.6, 0.8]), (3, [0.4, 0.9])):  # mIoU 0.6, 0.7, 0.65
         report_run(tmp_path / "sweep" / str(seed - 1), ious, seed=seed)
     report_run(tmp_path / "sweep" / "3", [0.1, 0.3], seed=1, method="area")
-    out, table = report_csv([str(tmp_path / "sweep"), "--seeds"], capsys, tmp_path)
+    out, _, table = report_csv([str(tmp_path / "sweep"), "--seeds"], capsys, tmp_path)
     assert [r["run"] for r in table] == ["sweep/0,1,2", "sweep/3"]
     assert "runtime.seed" not in table[0]
     by_hand = np.std([0.6, 0.7, 0.65], ddof=1)
@@ -313,11 +320,11 @@ def test_report_seeds_makes_runs_that_differ_only_in_the_seed_one_row(tmp_path, 
     assert float(table[0]["miou_std"]) == pytest.approx(100 * by_hand)
     assert table[0]["seeds"] == "3" and table[1]["seeds"] == "1" and table[1]["miou_std"] == ""
     assert f"65.0 ± {100 * by_hand:.1f} (n=2, 3 seeds)" in out
-    _, table = report_csv([str(tmp_path / "sweep"), "--seeds", "--ci", "--resamples", "500"], capsys, tmp_path)
+    _, _, table = report_csv([str(tmp_path / "sweep"), "--seeds", "--ci", "--resamples", "500"], capsys, tmp_path)
     low, high = bootstrap.seeded_interval([0.5, 0.8], resamples=500)  # each object's IoU averaged over the seeds
     assert float(table[0]["miou_ci_low"]) == pytest.approx(100 * low, abs=1e-4)
     assert float(table[0]["miou_ci_high"]) == pytest.approx(100 * high, abs=1e-4)
-    separate, table = report_csv([str(tmp_path / "sweep")], capsys, tmp_path)
+    separate, _, table = report_csv([str(tmp_path / "sweep")], capsys, tmp_path)
     assert len(table) == 4 and "runtime.seed" in table[0]
 
 
@@ -338,3 +345,15 @@ def test_cocoa_runs_compare_with_a_gallery_and_another_root_is_refused(run_app, 
     run_app(*common, f"dataset.root={moved}", "method=area", run_dir=tmp_path / "moved")
     assert compare_main([str(tmp_path / "visible"), str(tmp_path / "moved"), "--out", str(tmp_path / "x")]) == 2
     assert f"dataset.root: {cocoa_dataset} vs {moved}" in capsys.readouterr().err
+
+
+def test_runs_with_other_buckets_are_compared_in_the_default_buckets_and_told(tmp_path):
+    write_run(tmp_path / "a", HAND_A, {**DATASET, "eval": {"buckets": [0.5, 0.25]}})
+    write_run(tmp_path / "b", HAND_B, {**DATASET, "eval": {"buckets": [0.5, 0.25]}})
+    result, *_ = compare_runs(tmp_path / "a", tmp_path / "b", resamples=100)
+    assert [b["max_occlusion"] for b in result["buckets"]] == [0.5, 0.25]  # the runs' own, where they agree
+    write_run(tmp_path / "c", HAND_B, {**DATASET, "eval": {"buckets": [0.5]}})
+    assert compare_main([str(tmp_path / "a"), str(tmp_path / "c"), "--out", str(tmp_path / "out")]) == 0
+    assert [b["max_occlusion"] for b in json.loads((tmp_path / "out" / "compare.json").read_text())["buckets"]] == \
+        list(BUCKETS)
+    assert "eval.buckets differ" in (tmp_path / "out" / "compare.md").read_text()

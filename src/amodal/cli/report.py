@@ -76,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         records = load_runs(runs, args.include_unoccluded)
         records = seed_groups(records) if args.seeds else records
         if args.ci:
-            add_intervals(records, seed=args.bootstrap_seed, resamples=args.resamples)
+            for record in add_intervals(records, seed=args.bootstrap_seed, resamples=args.resamples):
+                print(f"amodal-report: warning: {record.path} holds no results.jsonl, so its mIoU has no interval",
+                      file=sys.stderr)
         tables = comparisons(records)
     except AmodalError as err:
         print(f"amodal-report: error: {err}", file=sys.stderr)

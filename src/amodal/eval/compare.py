@@ -353,6 +353,9 @@ def write_comparison(path_a: str | Path, path_b: str | Path, out: str | Path, *,
     for stale in [*(out / GALLERY_DIR).glob("win_*.png"), *(out / GALLERY_DIR).glob("loss_*.png")]:
         stale.unlink()  # panels of an earlier comparison into this folder would read as this one's
     drawn, notes = draw_gallery(a, b, gallery_choice(pairs, gallery, tie), out / GALLERY_DIR)
+    if a.buckets != b.buckets:
+        notes.insert(0, f"the runs' eval.buckets differ ({list(a.buckets)} and {list(b.buckets)}): the buckets "
+                        f"here are the default ones, {list(BUCKETS)}")
     result["gallery"] = drawn
     result["notes"] = notes
     write_atomic(out / COMPARE_FILE, json.dumps(result, indent=2, ensure_ascii=False) + "\n")

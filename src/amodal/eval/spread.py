@@ -37,18 +37,22 @@ def object_ious(record: RunRecord) -> dict[tuple, float] | None:
             for k in common}
 
 
-def add_intervals(records: Sequence[RunRecord], seed: int = SEED, resamples: int = RESAMPLES) -> None:
+def add_intervals(records: Sequence[RunRecord], seed: int = SEED, resamples: int = RESAMPLES) -> list[RunRecord]:
     """``ci95`` (a 95 % bootstrap interval of the mean over objects, a fraction like ``miou``) beside the
-    mIoU of each record, overall and in each bucket; None where fewer than two objects count."""
+    mIoU of each record, overall and in each bucket; None where fewer than two objects count. Returns the
+    records without rows to resample (a folder holding only metrics.json), which get none."""
+    without_rows = []
     for record in records:
         ious = object_ious(record)
         if ious is None:
+            without_rows.append(record)
             continue
         values = list(ious.values())
         record.metrics["ci95"] = _pair(seeded_interval([v for v, _ in values], seed, resamples))
         for bucket in record.metrics["buckets"]:
             members = [v for v, rate in values if rate <= bucket["max_occlusion"] + TOLERANCE]
             bucket["ci95"] = _pair(seeded_interval(members, seed, resamples))
+    return without_rows
 
 
 def _pair(interval):
