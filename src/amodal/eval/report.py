@@ -147,7 +147,40 @@ def number(value: float | None) -> str:
 
 def score(value: float | None, n: int) -> str:
     """An mIoU (%) with the number of objects behind it: ``81.0 (n=6)``."""
-    return f"{percent(value)} (n={n})"
+    return cell({"miou": value, "n": n})
+
+
+def cell(stats: dict) -> str:
+    """An mIoU (%) with what stands behind it, from a metrics or bucket dict: ``81.0 (n=6)``; with its
+    bootstrap interval (``eval/spread.py``) ``81.0 [79.2, 82.7] (n=6)``; for a group of seeds
+    ``81.0 ± 1.2 (n=6, 3 seeds)``."""
+    text = percent(stats["miou"])
+    if stats.get("miou_std") is not None:
+        text += f" ± {100 * stats['miou_std']:.1f}"
+    if "ci95" in stats:
+        text += " " + interval(stats["ci95"])
+    n = "–".join(map(str, stats["n_range"])) if stats.get("n_range") else str(stats["n"])
+    seeds = f", {stats['seeds']} seeds" if stats.get("seeds") else ""
+    return f"{text} (n={n}{seeds})"
+
+
+def interval(ci: list[float] | None) -> str:
+    """``[79.2, 82.7]`` in %, ``[–]`` where too few objects give none."""
+    return "[–]" if ci is None else f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+
+
+def spread_columns(records: list[RunRecord]) -> list[str]:
+    """The CSV's columns beside each mIoU for what ``--ci`` and ``--seeds`` added (none without them)."""
+    ci = any("ci95" in r.metrics for r in records)
+    seeds = any(r.metrics.get("seeds") for r in records)
+    return [*(["miou_ci_low", "miou_ci_high"] if ci else []), *(["miou_std", "seeds"] if seeds else [])]
+
+
+def spread_values(stats: dict, names: list[str]) -> list[str]:
+    low, high = stats.get("ci95") or (None, None)
+    values = {"miou_ci_low": number(_pct(low)), "miou_ci_high": number(_pct(high)),
+              "miou_std": number(_pct(stats.get("miou_std"))), "seeds": str(stats.get("seeds") or 1)}
+    return [values[name] for name in names]
 
 
 def setting_columns(records: list[RunRecord]) -> list[str]:
@@ -165,8 +198,8 @@ def runs_table(records: list[RunRecord]) -> tuple[list[str], list[list[str]]]:
     rows = []
     for record in records:
         m, settings = record.metrics, record.settings
-        rows.append([record.label, *(settings.get(k, "") for k in columns), score(m["miou"], m["n"]),
-                     *(score(b["miou"], b["n"]) for b in m["buckets"]), percent(m["pixel_iou"])])
+        rows.append([record.label, *(settings.get(k, "") for k in columns), cell(m),
+                     *(cell(b) for b in m["buckets"]), percent(m["pixel_iou"])])
     return with_status(header, rows, records)
 
 
@@ -181,12 +214,18 @@ def runs_csv(records: list[RunRecord]) -> str:
     """The runs table as numbers: mIoU and pixel IoU in %, each bucket's n in a column of its own."""
     columns = setting_columns(records)
     keys = [bucket_key(b["max_occlusion"]) for b in records[0].metrics["buckets"]] if records else []
-    header = ["run", *columns, "miou", "n", *(f"{name}_{k}" for k in keys for name in ("miou", "n")), "pixel_iou"]
+    spread = spread_columns(records)
+    names = ["miou", *spread, "n"]
+    header = ["run", *columns, *names, *(f"{name}_{k}" for k in keys for name in names), "pixel_iou"]
     rows = []
+
+    def values(stats: dict) -> list[str]:
+        return [number(_pct(stats["miou"])), *spread_values(stats, spread), str(stats["n"])]
+
     for record in records:
         m, settings = record.metrics, record.settings
-        buckets = [x for b in m["buckets"] for x in (number(_pct(b["miou"])), str(b["n"]))]
-        rows.append([record.label, *(settings.get(k, "") for k in columns), number(_pct(m["miou"])), str(m["n"]),
+        buckets = [x for b in m["buckets"] for x in values(b)]
+        rows.append([record.label, *(settings.get(k, "") for k in columns), *values(m),
                      *buckets, number(_pct(m["pixel_iou"]))])
     return to_csv(*with_status(header, rows, records))
 
@@ -219,6 +258,17 @@ def latex_escape(text: str) -> str:
     return "".join(LATEX.get(char, char) for char in str(text))
 
 
+def latex_cell(stats: dict) -> str:
+    """``cell`` in LaTeX: ``81.0 $\\pm$ 1.2 {\\scriptsize [79.2, 82.7] $n$=6, 3 seeds}``."""
+    text = "--" if stats["miou"] is None else f"{100 * stats['miou']:.1f}"
+    if stats.get("miou_std") is not None:
+        text += rf" $\pm$ {100 * stats['miou_std']:.1f}"
+    small = [latex_escape(interval(stats["ci95"]))] if "ci95" in stats else []
+    n = "--".join(map(str, stats["n_range"])) if stats.get("n_range") else str(stats["n"])
+    small.append(r"$n$=" + n + (f", {stats['seeds']} seeds" if stats.get("seeds") else ""))
+    return text + r" {\scriptsize " + " ".join(small) + "}"
+
+
 def latex_score(value: float | None, n: int | None) -> str:
     """``81.0 {\\scriptsize n=6}`` (an mIoU in %, with its object count set small)."""
     text = "--" if value is None else f"{value:.1f}"
@@ -249,8 +299,7 @@ def runs_latex(records: list[RunRecord]) -> str:
     for record in records:
         m, settings = record.metrics, record.settings
         rows.append([latex_escape(record.label), *(latex_escape(settings.get(k, "")) for k in columns),
-                     latex_score(_pct(m["miou"]), m["n"]),
-                     *(latex_score(_pct(b["miou"]), b["n"]) for b in m["buckets"]),
+                     latex_cell(m), *(latex_cell(b) for b in m["buckets"]),
                      latex_score(_pct(m["pixel_iou"]), None),
                      *([latex_escape(record.status or "finished")] if "status" in header else [])])
     sweeps = sorted({r.label.rsplit("/", 1)[0] for r in records})
