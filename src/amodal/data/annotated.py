@@ -54,6 +54,7 @@ class AnnotatedImage:
 @dataclass
 class _Decoded:
     image: np.ndarray
+    file: Path
     masks: dict[str, tuple[np.ndarray, np.ndarray] | SampleError]
 
 
@@ -147,6 +148,7 @@ class AnnotatedDataset(ObjectDataset):
             category=region.category,
             others=others,
             annotated_occlusion=region.annotated_occlusion,
+            image_file=str(decoded.file),
         )
 
     def _decode(self, image: AnnotatedImage) -> _Decoded | SampleError:
@@ -176,7 +178,7 @@ class AnnotatedDataset(ObjectDataset):
                 masks[region.object_id] = (visible, amodal)
             except SampleError as err:
                 masks[region.object_id] = err
-        return _Decoded(pixels, masks)
+        return _Decoded(pixels, file, masks)
 
 
 def _setting(value: object) -> str:
