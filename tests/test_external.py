@@ -176,7 +176,8 @@ def test_export_lists_what_a_run_predicts_with_masks_boxes_and_images(tmp_path):
         sample = samples[entry["image_id"], entry["object_id"]]
         rle = {"size": entry["visible"]["size"], "counts": entry["visible"]["counts"].encode()}
         assert np.array_equal(coco_mask.decode(rle).astype(bool), sample.visible)
-        assert entry["bbox"] == coco_mask.toBbox(rle).tolist()  # pycocotools' own box of the mask
+        rows, columns = np.nonzero(sample.visible)
+        assert entry["bbox"] == [columns.min(), rows.min(), np.ptp(columns) + 1, np.ptp(rows) + 1]
         assert entry["occlusion_rate"] == sample.occlusion_rate and entry["category"] == sample.category
         assert (entry["height"], entry["width"]) == sample.size
         from PIL import Image  # the generated image, written once per image
@@ -224,3 +225,65 @@ def test_the_installed_commands_export_and_refuse_a_bad_results_file_in_one_line
     assert refused.stderr.strip().splitlines() == [
         f"amodal-run: error: method.predictions={bad} holds an object, not a list of results: write "
         '[{"image_id": ..., "object_id": ..., "segmentation": ...}, ...], one entry per object']
+
+
+def detection_results(dataset, keep) -> list[dict]:
+    """Perfect detections (the amodal mask, score 1) of the objects ``keep`` accepts, no object ids."""
+    entries = []
+    for i, key in enumerate(dataset.keys()):
+        sample = dataset.load(key)
+        if keep(i):
+            category = {"category": sample.category} if i % 2 else {"category_id": sample.category}
+            entries.append({"image_id": key.image_id, **category, "score": 1.0 - i / 100,
+                            "segmentation": encode(sample.amodal)})
+    return entries
+
+
+def test_ap_of_perfect_detections_is_one_and_of_some_is_cocos_101_point_recall(run_app, tmp_path):
+    """COCO AP with every object of some categories found exactly: precision 1 up to recall k/n, 0 after,
+    so each category's AP is the share of COCO's 101 recall thresholds at most k/n (0 with nothing found),
+    whatever the IoU threshold."""
+    dataset = SyntheticDataset(n_images=2, size=96)
+    samples = [dataset.load(key) for key in dataset.keys()]
+    perfect = write_results(tmp_path / "perfect.json", detection_results(dataset, lambda i: True))
+    metrics, run_dir = run_app(*SYNTHETIC, "method=external", f"method.predictions={perfect}", "eval.metric=ap",
+                               run_dir=tmp_path / "perfect")
+    assert metrics["ap"] == metrics["ap50"] == metrics["ap75"] == metrics["ar100"] == pytest.approx(1.0)
+    assert metrics["counts"]["objects"] == len(samples) and metrics["counts"]["detections"] == len(samples)
+    assert json.loads((run_dir / "metrics.json").read_text()) == metrics
+
+    found = write_results(tmp_path / "some.json", detection_results(dataset, lambda i: i % 3 == 0))
+    metrics, _ = run_app(*SYNTHETIC, "method=external", f"method.predictions={found}", "eval.metric=ap",
+                         run_dir=tmp_path / "some")
+    per_category = {}
+    for i, sample in enumerate(samples):
+        n, k = per_category.get(sample.category, (0, 0))
+        per_category[sample.category] = (n + 1, k + (i % 3 == 0))
+    thresholds = np.linspace(0, 1, 101)
+    expected = np.mean([np.mean(thresholds <= k / n) if k else 0.0 for n, k in per_category.values()])
+    assert metrics["ap"] == pytest.approx(expected) and metrics["ap50"] == pytest.approx(expected)
+    assert 0 < metrics["ap"] < 1
+
+
+def test_ap_names_unused_detections_in_one_warning(tmp_path, caplog):
+    from amodal.eval.ap import average_precision
+
+    dataset = SyntheticDataset(n_images=1, size=96)
+    entries = detection_results(dataset, lambda i: True)
+    entries += [{"image_id": "elsewhere", "category": "disc", "score": 1.0, "segmentation": []},
+                {**entries[0], "category": "dragon"}, {**entries[0], "score": "high"}]
+    with caplog.at_level(logging.WARNING):
+        metrics = average_precision(dataset, entries, "dets.json")
+    (warning,) = [r.getMessage() for r in caplog.records if "not used" in r.getMessage()]
+    assert f"dets.json: 3 of its {len(entries)} entries are not used" in warning
+    assert "image elsewhere has no object of the dataset" in warning and "category dragon" in warning
+    assert metrics["counts"]["unused_entries"] == 3 and metrics["ap"] == pytest.approx(1.0)
+
+
+def test_ap_needs_a_results_file_and_method_external_refuses_detections_with_the_way_to_score_them(run_app, tmp_path):
+    with pytest.raises(ConfigError, match="eval.metric=ap scores a detection results file: add method=external"):
+        run_app(*SYNTHETIC, "method=visible", "eval.metric=ap")
+    dataset = SyntheticDataset(n_images=1, size=96)
+    detections = write_results(tmp_path / "dets.json", detection_results(dataset, lambda i: True))
+    with pytest.raises(ConfigError, match="holds detection results .* score them with eval.metric=ap"):
+        ExternalPredictor(predictions=detections)

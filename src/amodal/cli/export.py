@@ -23,8 +23,8 @@ from collections import Counter
 from pathlib import Path
 
 import hydra
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
+from pycocotools import mask as coco_mask
 
 from amodal.config import build, config_dir
 from amodal.data.base import ObjectDataset
@@ -41,24 +41,18 @@ UNOCCLUDED = "unoccluded (eval.include_unoccluded=false)"
 UNLOADABLE = "cannot be loaded"
 
 
-def box(mask: np.ndarray) -> list[int]:
-    """[x, y, w, h] of the smallest box holding a non-empty mask, in pixels (COCO's ``bbox``)."""
-    rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    x, y = int(columns[0]), int(rows[0])
-    return [x, y, int(columns[-1]) - x + 1, int(rows[-1]) - y + 1]
-
-
 def object_entry(sample: Sample, image_file: Path) -> dict:
     """What another system needs to predict one object."""
     height, width = sample.size
+    visible = encode(sample.visible)
     return {
         "image_id": sample.image_id,
         "object_id": sample.object_id,
         "image": str(image_file),
         "height": height,
         "width": width,
-        "visible": encode(sample.visible),
-        "bbox": box(sample.visible),
+        "visible": visible,
+        "bbox": [int(v) for v in coco_mask.toBbox({**visible, "counts": visible["counts"].encode()})],
         "occlusion_rate": sample.occlusion_rate,
         "category": sample.category,
     }

@@ -65,6 +65,8 @@ class AnnotatedDataset(ObjectDataset):
     """How the file calls the two masks, for errors."""
     annotations: Path
     """The annotation file (or folder) the subclass reads, named in errors."""
+    category_names: dict[str, str] = {}
+    """Category id → name, where the file numbers its categories (COCO-style files); read with the objects."""
 
     def __init__(self, limit: int | None = None) -> None:
         super().__init__(limit=limit)

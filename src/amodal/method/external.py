@@ -105,7 +105,7 @@ class PredictionFile:
 
     def __init__(self, path: str) -> None:
         self.path = Path(path).expanduser()
-        data = _read_list(self.path)
+        data = read_results(self.path)
         self.entries = len(data)
         self.malformed: list[str] = []
         found: dict[ObjectKey, list[tuple[int, object]]] = {}
@@ -118,10 +118,10 @@ class PredictionFile:
             found.setdefault(key, []).append((index, segmentation))
         self.segmentations = {key: found[key][0] for key in found if len(found[key]) == 1}
         self.duplicates = {key: [index for index, _ in found[key]] for key in found if len(found[key]) > 1}
-        if data and not found and all(isinstance(e, dict) and "score" in e and "category_id" in e for e in data):
+        if data and not found and all(isinstance(e, dict) and "score" in e for e in data):
             raise ConfigError(f"method.predictions={self.path} holds detection results (score, category_id, no "
-                              "object_id): method=external scores one mask per object of the dataset, so each entry "
-                              "needs the image_id and object_id of an object that amodal-export lists")
+                              "object_id): score them with eval.metric=ap (COCO AP/AR), or give each entry the "
+                              "image_id and object_id of an object that amodal-export lists")
 
     def _parse(self, index: int, entry: object) -> tuple[ObjectKey, object]:
         what = f"entry {index}"
@@ -178,7 +178,7 @@ class PredictionFile:
         return decode(segmentation, sample.size, f"{self.path.name} entry {index}: segmentation")
 
 
-def _read_list(path: Path) -> list:
+def read_results(path: Path) -> list:
     """The file's JSON list, refused in one line when there is no such file or it holds something else."""
     if path.is_dir():
         raise ConfigError(f"method.predictions={path} is a folder: pass the JSON results file, or use "
