@@ -287,3 +287,21 @@ def test_ap_needs_a_results_file_and_method_external_refuses_detections_with_the
     detections = write_results(tmp_path / "dets.json", detection_results(dataset, lambda i: True))
     with pytest.raises(ConfigError, match="holds detection results .* score them with eval.metric=ap"):
         ExternalPredictor(predictions=detections)
+
+
+def test_ap_on_kins_reads_numeric_category_ids_through_the_files_categories(kins_dataset, tmp_path):
+    """As AISFormer writes KINS results: integer image ids and category ids; swapping the two categories must
+    find nothing."""
+    from amodal.data.kins import KinsDataset
+    from amodal.eval.ap import average_precision
+
+    dataset = KinsDataset(root=str(kins_dataset))
+    entries = []
+    for key in dataset.keys():
+        sample = dataset.load(key)
+        number = {"cyclist": 1, "car": 2}[sample.category]
+        entries.append({"image_id": int(key.image_id), "category_id": number, "score": 0.9,
+                        "segmentation": encode(sample.amodal)})
+    assert average_precision(dataset, entries)["ap"] == pytest.approx(1.0)
+    swapped = [{**e, "category_id": 3 - e["category_id"]} for e in entries]
+    assert average_precision(dataset, swapped)["ap"] == 0.0
