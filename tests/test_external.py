@@ -12,8 +12,9 @@ from amodal.cli.export import export
 from amodal.data.cocoa import CocoaDataset
 from amodal.data.masks import encode
 from amodal.data.synthetic import SyntheticDataset
-from amodal.errors import ConfigError
+from amodal.errors import AmodalError, ConfigError
 from amodal.eval.metrics import summarize
+from amodal.eval.report import load_runs
 from amodal.eval.results import read_rows
 from amodal.method.external import ExternalPredictor
 from tests.conftest import REPO, cli, composed, write_png
@@ -251,6 +252,8 @@ def test_ap_of_perfect_detections_is_one_and_of_some_is_cocos_101_point_recall(r
     assert metrics["ap"] == metrics["ap50"] == metrics["ap75"] == metrics["ar100"] == pytest.approx(1.0)
     assert metrics["counts"]["objects"] == len(samples) and metrics["counts"]["detections"] == len(samples)
     assert json.loads((run_dir / "metrics.json").read_text()) == metrics
+    with pytest.raises(AmodalError, match="holds COCO AP/AR .eval.metric=ap., not mIoU"):  # no buckets to table
+        load_runs([run_dir])
 
     found = write_results(tmp_path / "some.json", detection_results(dataset, lambda i: i % 3 == 0))
     metrics, _ = run_app(*SYNTHETIC, "method=external", f"method.predictions={found}", "eval.metric=ap",
