@@ -93,6 +93,8 @@ def test_bad_entries_are_named_in_one_warning_and_their_objects_follow_the_missi
         {"image_id": c.image_id, "object_id": c.object_id,  # the wrong size: found when c is run
          "segmentation": encode(np.ones((48, 96), bool))},
         {"image_id": "no-such-image", "object_id": "0", "segmentation": encode(truth[d])},
+        {"image_id": "no-such-image", "object_id": "1", "segmentation": encode(truth[d])},  # unknown, twice
+        {"image_id": "no-such-image", "object_id": "1", "segmentation": encode(truth[d])},
         "not an entry",
         {"image_id": d.image_id, "object_id": d.object_id},  # no segmentation
     ]
@@ -102,10 +104,11 @@ def test_bad_entries_are_named_in_one_warning_and_their_objects_follow_the_missi
     warnings = [r.getMessage() for r in caplog.records if "entries are not used" in r.getMessage()]
     assert len(warnings) == 1
     (warning,) = warnings
-    assert f"6 of its {len(good) + len(bad)} entries are not used" in warning
+    assert f"8 of its {len(good) + len(bad)} entries are not used" in warning
     assert "3 malformed" in warning and "uncompressed RLE's 'counts'" in warning
-    assert f"entry {len(good) + 5} is a str" in warning and f"entry {len(good) + 6} has no segmentation" in warning
-    assert "1 name no object of dataset synthetic (image no-such-image object 0)" in warning
+    assert f"entry {len(good) + 7} is a str" in warning and f"entry {len(good) + 8} has no segmentation" in warning
+    assert ("3 name no object of dataset synthetic (image no-such-image object 0, image no-such-image object 1)"
+            in warning)
     assert f"2 name an object twice (none of them is used) (image {b.image_id} object {b.object_id}: entries" in warning
 
     rows = scored(run_dir)

@@ -150,16 +150,17 @@ class PredictionFile:
         """One warning naming the entries that are not used: malformed, of no object of ``dataset``, or
         naming an object twice."""
         known = set(dataset.keys())
-        unknown = [f"image {k.image_id} object {k.object_id}" for k in self.segmentations if k not in known]
-        unknown += [f"image {k.image_id} object {k.object_id}" for k in self.duplicates if k not in known]
-        twice = [f"image {k.image_id} object {k.object_id}: entries {', '.join(map(str, indices))}"
-                 for k, indices in self.duplicates.items() if k in known]
+        entries = {key: 1 for key in self.segmentations} | {key: len(i) for key, i in self.duplicates.items()}
+        unknown = [key for key in entries if key not in known]
+        twice = [key for key in self.duplicates if key in known]
         limited = f" among the first {dataset.limit}" if dataset.limit else ""
         parts = [
             (len(self.malformed), "malformed", self.malformed),
-            (len(unknown), f"name no object{limited} of dataset {dataset.name}", unknown),
-            (sum(len(i) for k, i in self.duplicates.items() if k in known), "name an object twice (none of them is "
-             "used)", twice),
+            (sum(entries[k] for k in unknown), f"name no object{limited} of dataset {dataset.name}",
+             [f"image {k.image_id} object {k.object_id}" for k in unknown]),
+            (sum(entries[k] for k in twice), "name an object twice (none of them is used)",
+             [f"image {k.image_id} object {k.object_id}: entries {', '.join(map(str, self.duplicates[k]))}"
+              for k in twice]),
         ]
         unused = sum(count for count, _, _ in parts)
         if unused:
