@@ -54,6 +54,7 @@ class AnnotatedImage:
 @dataclass
 class _Decoded:
     image: np.ndarray
+    file: Path
     masks: dict[str, tuple[np.ndarray, np.ndarray] | SampleError]
 
 
@@ -64,6 +65,8 @@ class AnnotatedDataset(ObjectDataset):
     """How the file calls the two masks, for errors."""
     annotations: Path
     """The annotation file (or folder) the subclass reads, named in errors."""
+    category_names: dict[str, str] = {}
+    """Category id → name, where the file numbers its categories (COCO-style files); read with the objects."""
 
     def __init__(self, limit: int | None = None) -> None:
         super().__init__(limit=limit)
@@ -147,6 +150,7 @@ class AnnotatedDataset(ObjectDataset):
             category=region.category,
             others=others,
             annotated_occlusion=region.annotated_occlusion,
+            image_file=str(decoded.file),
         )
 
     def _decode(self, image: AnnotatedImage) -> _Decoded | SampleError:
@@ -176,7 +180,7 @@ class AnnotatedDataset(ObjectDataset):
                 masks[region.object_id] = (visible, amodal)
             except SampleError as err:
                 masks[region.object_id] = err
-        return _Decoded(pixels, masks)
+        return _Decoded(pixels, file, masks)
 
 
 def _setting(value: object) -> str:

@@ -21,6 +21,15 @@ def load_instances(path: Path, hint: str) -> dict:
     return data
 
 
+def category_names(data: dict) -> dict[str, str]:
+    """The file's ``categories`` as category id (a string) → name."""
+    names = {}
+    for category in data.get("categories") or []:
+        if isinstance(category, dict) and "id" in category:
+            names[str(category["id"])] = str(category.get("name", category["id"]))
+    return names
+
+
 def read_instances(
     data: dict,
     path: Path,
@@ -31,10 +40,7 @@ def read_instances(
 ) -> Iterator[AnnotatedImage]:
     """Each image of ``data`` (``load_instances(path)``) with its regions; ``region(annotation, category
     name)`` makes one, and every annotation must hold the keys ``needs`` lists."""
-    categories = {}
-    for category in data.get("categories") or []:
-        if isinstance(category, dict) and "id" in category:
-            categories[category["id"]] = str(category.get("name", category["id"]))
+    categories = category_names(data)
     by_image: dict[str, list[dict]] = {}
     for index, annotation in enumerate(require_list(data, "annotations", path, "the file", hint)):
         require(annotation, ["id", "image_id", *needs], path, f"annotation {index}", hint)
@@ -50,7 +56,7 @@ def read_instances(
         for annotation in annotations:
             category = annotation.get("category_id")
             regions.append(
-                region(annotation, categories.get(category, "" if category is None else str(category)))
+                region(annotation, "" if category is None else categories.get(str(category), str(category)))
             )
         yield AnnotatedImage(
             image_id=image_id,

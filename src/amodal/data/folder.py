@@ -65,17 +65,17 @@ class FolderDataset(ObjectDataset):
             image = read_image(path)
             folder = self.root / "visible" / image_id
             visible: dict[str, object] = {}
-            for path in sorted(folder.glob("*.png")):
+            for mask in sorted(folder.glob("*.png")):
                 try:
-                    visible[path.stem] = read_mask(path, image.shape[:2], self._soft)
+                    visible[mask.stem] = read_mask(mask, image.shape[:2], self._soft)
                 except SampleError as err:  # only this object is skipped; its neighbours load
-                    visible[path.stem] = err
-            return image, visible
+                    visible[mask.stem] = err
+            return image, visible, path
 
         return self._images.get(image_id, load)
 
     def load(self, key: ObjectKey) -> Sample:
-        image, visible = self._image(key.image_id)
+        image, visible, file = self._image(key.image_id)
         own = visible[key.object_id]
         if isinstance(own, SampleError):
             raise own
@@ -92,4 +92,5 @@ class FolderDataset(ObjectDataset):
             visible=own,
             amodal=amodal,
             others=tuple(m for k, m in visible.items() if k != key.object_id and not isinstance(m, SampleError)),
+            image_file=str(file),
         )

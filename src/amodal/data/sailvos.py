@@ -18,7 +18,7 @@ from pathlib import Path
 
 from amodal.data.annotated import AnnotatedDataset, AnnotatedImage, Region, existing_image
 from amodal.data.annotations import locate, root_path
-from amodal.data.cocolike import load_instances, read_instances
+from amodal.data.cocolike import category_names, load_instances, read_instances
 from amodal.errors import ConfigError, DatasetError, SampleError
 
 HINT = "; a SAILVOS file has 'images' and 'annotations' with 'segmentation' and 'visible_mask'"
@@ -98,4 +98,5 @@ class SailvosDataset(AnnotatedDataset):
         if limit is not None:
             needs, hint = ("segmentation", "occlude_rate"), f"{HINT}; dataset.max_occlusion filters on 'occlude_rate'"
         data = load_instances(self.annotations, hint)
+        self.category_names = category_names(data)
         return read_instances(data, self.annotations, self.images_dir or self.root, region, needs, hint)

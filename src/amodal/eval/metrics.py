@@ -100,6 +100,7 @@ def summarize(
             "scored": len(scored),
             "unoccluded": len(unoccluded),
             "without_ground_truth": len(predicted) - len(scored),
+            "missing": sum(bool(r.get("missing")) for r in predicted),  # method=external: scored as empty masks
             "skipped": dict(sorted(skipped.items())),
             "unscored": dict(sorted(unscored.items())),
             "occlusion_disagreements": len(disagreements),

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from amodal.errors import AmodalError
 from amodal.eval.identity import acting_choices, acting_values, differing, run_labels
 from amodal.eval.metrics import BUCKETS, UNOCCLUDED, bucket_key, bucket_label, summarize, visible_baseline
 from amodal.eval.results import has_torn_tail, read_rows
@@ -73,6 +74,9 @@ def load_run(path: Path, include_unoccluded: bool | None = None) -> RunRecord:
             baseline = summarize(visible, buckets, include_unoccluded)
     else:
         metrics = json.loads((path / METRICS_FILE).read_text())
+        if metrics.get("metric") == "ap":  # eval.metric=ap: no rows, no buckets
+            raise AmodalError(f"{path} holds COCO AP/AR (eval.metric=ap), not mIoU: read its metrics.json, and "
+                              "give amodal-report the mIoU runs only")
     label = "/".join(Path(path).resolve().parts[-2:])
     return RunRecord(path=path, metrics=metrics, choices=choices, config=config, label=label, baseline=baseline,
                      status=run_status(path, config))
