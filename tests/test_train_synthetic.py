@@ -10,8 +10,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from amodal.cli import train_synthetic
 from amodal.config import train_config_dir
 from amodal.errors import ConfigError
+from amodal.loggers import WandbLogger
 from amodal.method.area import convex_hull_area
 from amodal.models.synthetic_sd import NOISE_SCHEDULE, training_scheduler
 from amodal.train import trainer as train_module
@@ -219,6 +221,40 @@ def test_the_ema_follows_diffusers_rule_with_the_configured_decay_and_validation
         once)
     assert len(once.validated_on) == 1
     assert all(torch.equal(a, b) for a, b in zip(phase.trained_from, once.trained_from, strict=True))
+
+
+class Recorder:
+    """A run logger (amodal.loggers' interface) that keeps what it is given."""
+
+    def __init__(self):
+        self.started, self.logged, self.finished = None, [], False
+
+    def start(self, **run):
+        self.started = run
+
+    def log_scalars(self, values, step):
+        self.logged.append((step, values))
+
+    def finish(self):
+        self.finished = True
+
+
+def test_the_run_logger_gets_every_steps_loss_and_learning_rate_and_each_validation(tmp_path):
+    cfg = tiny_config("vae.steps=2", "unet.steps=3", "checkpoint_every=2")
+    recorder = Recorder()
+    trainer = Trainer(cfg, tmp_path / "run", progress=False, logger=recorder)
+    trainer.run()
+    assert recorder.started["run_dir"] == tmp_path / "run" and recorder.started["tags"] == ["train-synthetic"]
+    assert recorder.started["config"]["unet"]["steps"] == 3 and recorder.finished
+    for phase in ("vae", "unet"):
+        losses = [(step, v[f"{phase}/loss"]) for step, v in recorder.logged if f"{phase}/loss" in v]
+        validations = [(step, v[f"{phase}/validation"]) for step, v in recorder.logged if f"{phase}/validation" in v]
+        assert losses == trainer.histories[phase].loss and validations == trainer.histories[phase].validation
+    rates = [v["unet/lr"] for _, v in recorder.logged if "unet/lr" in v]
+    assert rates == pytest.approx([2e-3 * 2 / 5, 2e-3 * 3 / 5, 2e-3 * 4 / 5])  # after steps 1–3 of a 5-step warm-up
+    assert train_synthetic.run_logger(cfg) is None  # logger.mode=disabled
+    offline = train_synthetic.run_logger(tiny_config("logger.mode=offline", "logger.project=p"))
+    assert isinstance(offline, WandbLogger) and (offline.mode, offline.project) == ("offline", "p")
 
 
 def test_the_learning_rate_warms_up_linearly_then_falls_by_a_cosine_to_a_tenth():
