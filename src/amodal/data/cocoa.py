@@ -26,8 +26,18 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from amodal.data.annotated import AnnotatedDataset, AnnotatedImage, Region
-from amodal.data.annotations import locate, natural_key, read_json, require, require_list, root_path
-from amodal.data.files import find_image
+from amodal.data.annotations import (
+    file_name,
+    image_size,
+    locate,
+    natural_key,
+    read_json,
+    require,
+    require_list,
+    root_path,
+    text_id,
+)
+from amodal.data.files import find_image, require_regular
 from amodal.errors import ConfigError, DatasetError
 from amodal.sample import ObjectKey
 
@@ -89,6 +99,7 @@ class CocoaDataset(AnnotatedDataset):
         parsing a big file twice)."""
         if path.is_dir():
             return True
+        require_regular(path, "annotation", DatasetError)
         with path.open("rb") as handle:
             head = handle.read(1 << 16)
         return b'"regions"' in head and b'"annotations"' not in head
@@ -123,21 +134,19 @@ class CocoaDataset(AnnotatedDataset):
         for index, annotation in enumerate(require_list(data, "annotations", path, "the file", HINT)):
             require(annotation, ["image_id", "regions"], path, f"annotation {index}", HINT)
             by_image.setdefault(str(annotation["image_id"]), []).append((index, annotation))
+        image_ids: dict[str, tuple[int, object]] = {}
         for index, entry in enumerate(require_list(data, "images", path, "the file", HINT)):
             require(entry, ["id", "file_name"], path, f"image {index}", HINT)
-            image_id = str(entry["id"])
+            image_id = text_id(entry["id"], index, image_ids, path, "image")
             annotations = by_image.pop(image_id, [])
             if self.annotators == "first":
                 annotations = annotations[:1]
-            size = (
-                (int(entry["height"]), int(entry["width"]))
-                if "height" in entry and "width" in entry
-                else None
-            )
+            size = image_size(entry, path, f"image {index}", HINT)
+            file = file_name(entry, path, f"image {index}", HINT)
             for position, annotation in annotations:
                 yield self._image(
                     image_id,
-                    self.images_dir / entry["file_name"],
+                    self.images_dir / file,
                     annotation,
                     str(annotation.get("id", position)),
                     path,
@@ -168,6 +177,9 @@ class CocoaDataset(AnnotatedDataset):
         size: tuple[int, int] | None,
     ) -> AnnotatedImage:
         regions = []
+        if not isinstance(annotation["regions"], list):
+            kind = type(annotation["regions"]).__name__
+            raise DatasetError(f"{source}: image {image_id}'s 'regions' is {kind}, expected a list{HINT}")
         for index, region in enumerate(annotation["regions"]):
             if not isinstance(region, dict):
                 raise DatasetError(f"{source}: image {image_id} region {index} is not a JSON object{HINT}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from amodal.data.annotated import AnnotatedDataset, AnnotatedImage, Region, existing_image
+from amodal.data.annotated import AnnotatedDataset, AnnotatedImage, Region, existing_image, inside
 from amodal.data.annotations import locate, root_path
 from amodal.data.cocolike import load_instances, read_instances
 from amodal.errors import ConfigError, DatasetError, SampleError
@@ -65,12 +65,14 @@ class SailvosDataset(AnnotatedDataset):
     def filters(self) -> dict[str, object]:
         return {} if self.max_occlusion is None else {"max_occlusion": self.max_occlusion}
 
+    def image_root(self) -> Path | None:
+        return self.images_dir or self.root
+
     def image_file(self, image: AnnotatedImage) -> Path:
         if self.images_dir is not None or self.root is None:
             return super().image_file(image)
-        candidates = [image.file]
-        if image.file.is_relative_to(self.root):  # an absolute file_name has no second place
-            candidates.append(self.root / "images" / image.file.relative_to(self.root))
+        relative = inside(image.file, self.root, image.source).relative_to(self.root)
+        candidates = [image.file, self.root / "images" / relative]
         for candidate in candidates:
             found = existing_image(candidate)
             if found.is_file():
