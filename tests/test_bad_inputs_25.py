@@ -287,8 +287,8 @@ print(int(decode(circle, (H, W), "circle").sum()))
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     refused, area = result.stdout.splitlines()
-    assert refused.startswith("f.json: image 1 object 2: segmentation: the polygon's 1000000 points and edges are "
-                              "too long to rasterise in bounded memory (work ")
+    assert refused.startswith("f.json: image 1 object 2: segmentation: the polygon is too long to rasterise in "
+                              "bounded memory: its 1000000 points' edges take work ")
     assert "over the limit of 1,048,576 for a 640×480 (w×h) image" in refused
     assert abs(int(area) - np.pi * 100**2) < 0.01 * np.pi * 100**2
 
@@ -311,8 +311,8 @@ def test_a_zigzag_polygon_over_the_work_limit_in_a_cocoa_file_skips_only_its_obj
     data["annotations"][1]["regions"][0]["segmentation"] = zigzag  # the car: 6000 points across the image
     path.write_text(json.dumps(data))
     dataset = CocoaDataset(root=str(cocoa_dataset))
-    with pytest.raises(SampleError, match="object 20_0: segmentation: the polygon's 6000 points and edges are too "
-                                          "long to rasterise"):
+    with pytest.raises(SampleError, match="object 20_0: segmentation: the polygon is too long to rasterise in "
+                                          "bounded memory: its 6000 points' edges take work"):
         dataset.load(ObjectKey("2", "20_0"))
     assert dataset.load(ObjectKey("2", "20_1")).amodal.sum() == SCENE[2].amodal.sum()
 
@@ -337,6 +337,8 @@ def test_deeply_nested_json_is_one_line(tmp_path):
     (lambda data: data["images"][0].update(file_name=None),
      "image 0's 'file_name' is None, expected the image's file name"),
     (lambda data: data["annotations"][1].update(regions=None), "image 2's 'regions' is NoneType, expected a list"),
+    (lambda data: data["annotations"][1]["regions"][0].update(occlude_rate="half"),
+     "image 2 region 0's occlusion rate is 'half', expected a number"),
 ])
 def test_malformed_cocoa_fields_refuse_the_dataset_in_one_line(cocoa_dataset, spoil, message):
     """Before: ValueError / TypeError tracebacks from int(), Path / None and enumerate(None)."""
@@ -346,6 +348,21 @@ def test_malformed_cocoa_fields_refuse_the_dataset_in_one_line(cocoa_dataset, sp
     path.write_text(json.dumps(data))
     with pytest.raises(DatasetError, match=rf"{path}: {message}"):
         CocoaDataset(root=str(cocoa_dataset)).keys()
+
+
+def test_a_sailvos_occlusion_rate_that_is_no_number_is_one_line(sailvos_dataset):
+    from amodal.data.sailvos import SailvosDataset
+
+    path = next(sailvos_dataset.rglob("valid.json"))
+    data = json.loads(path.read_text())
+    data["annotations"][0]["occlude_rate"] = None
+    path.write_text(json.dumps(data))
+    with pytest.raises(DatasetError, match=rf"{path}: annotation \S+'s 'occlude_rate' is null"):
+        SailvosDataset(root=str(sailvos_dataset), max_occlusion=0.75).keys()
+    data["annotations"][0]["occlude_rate"] = [0.5]
+    path.write_text(json.dumps(data))
+    with pytest.raises(DatasetError, match=rf"{path}: annotation \S+'s occlusion rate is \[0.5\], expected a number"):
+        SailvosDataset(root=str(sailvos_dataset)).keys()
 
 
 def test_a_checkpoint_that_is_not_one_or_is_cut_off_is_one_line_naming_it(tmp_path):

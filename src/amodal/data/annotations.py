@@ -210,6 +210,16 @@ def image_size(entry: dict, path: Path, where: str, hint: str = "") -> tuple[int
     return size[0], size[1]
 
 
+def rate(value: Any, path: Path, where: str, hint: str = "") -> float | None:
+    """An annotated occlusion rate (``occlude_rate``): a number, or None where the file states none."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise DatasetError(f"{path}: {where}'s occlusion rate is {value!r}, expected a number{hint}") from None
+
+
 def file_name(entry: dict, path: Path, where: str, hint: str = "") -> str:
     """An image record's ``file_name``: a non-empty text."""
     value = entry["file_name"]

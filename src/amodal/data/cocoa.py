@@ -31,6 +31,7 @@ from amodal.data.annotations import (
     image_size,
     locate,
     natural_key,
+    rate,
     read_json,
     require,
     require_list,
@@ -183,14 +184,14 @@ class CocoaDataset(AnnotatedDataset):
         for index, region in enumerate(annotation["regions"]):
             if not isinstance(region, dict):
                 raise DatasetError(f"{source}: image {image_id} region {index} is not a JSON object{HINT}")
-            occlusion = region.get("occlude_rate")
+            occlusion = rate(region.get("occlude_rate"), source, f"image {image_id} region {index}", HINT)
             regions.append(
                 Region(
                     object_id=f"{annotation_id}_{index}",
                     amodal=region.get("segmentation"),
                     visible=region.get("visible_mask"),
                     category=str(region.get("name", "")).strip(),
-                    annotated_occlusion=None if occlusion is None else float(occlusion),
+                    annotated_occlusion=occlusion,
                     evaluated=self.stuff or not region.get("isStuff", 0),
                 )
             )

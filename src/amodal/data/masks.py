@@ -68,9 +68,9 @@ def _decode_polygons(polygons: list, height: int, width: int, what: str) -> np.n
     if work > limit:
         points = sum(len(p) for p in parts) // 2
         raise SampleError(
-            f"{what}: the polygon's {points} points and edges are too long to rasterise in bounded memory "
-            f"(work {work:,}, over the limit of {limit:,} for a {width}×{height} (w×h) image: "
-            f"{POLYGON_WORK_PER_PIXEL} per pixel, see data/masks.py); simplify the polygon"
+            f"{what}: the polygon is too long to rasterise in bounded memory: its {points} points' edges take "
+            f"work {work:,}, over the limit of {limit:,} for a {width}×{height} (w×h) image "
+            f"({POLYGON_WORK_PER_PIXEL} per pixel, data/masks.py); simplify the polygon"
         )
     rles = coco_mask.frPyObjects(parts, height, width)
     mask = coco_mask.decode(coco_mask.merge(rles)).astype(bool)

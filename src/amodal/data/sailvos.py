@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from amodal.data.annotated import AnnotatedDataset, AnnotatedImage, Region, existing_image, inside
-from amodal.data.annotations import locate, root_path
+from amodal.data.annotations import locate, rate, root_path
 from amodal.data.cocolike import load_instances, read_instances
 from amodal.errors import ConfigError, DatasetError, SampleError
 
@@ -86,14 +86,16 @@ class SailvosDataset(AnnotatedDataset):
         limit = self.max_occlusion
 
         def region(annotation: dict, category: str) -> Region:
-            occlusion = annotation.get("occlude_rate")
+            occlusion = rate(annotation.get("occlude_rate"), self.annotations, f"annotation {annotation['id']}", hint)
+            if limit is not None and occlusion is None:
+                raise DatasetError(f"{self.annotations}: annotation {annotation['id']}'s 'occlude_rate' is null{hint}")
             return Region(
                 object_id=str(annotation["id"]),
                 amodal=annotation["segmentation"],
                 visible=annotation.get("visible_mask"),
                 category=category,
-                annotated_occlusion=None if occlusion is None else float(occlusion),
-                evaluated=limit is None or float(occlusion) <= limit,
+                annotated_occlusion=occlusion,
+                evaluated=limit is None or occlusion <= limit,
             )
 
         needs, hint = ("segmentation",), HINT
