@@ -432,6 +432,13 @@ def test_two_images_of_one_stem_are_one_line_naming_both(folder_dataset, tmp_pat
     with pytest.raises(SampleError, match="scene00001.jpg and scene00001.png are both image scene00001"):
         find_image(folder_dataset / "images", "scene00001")
     assert find_image(folder_dataset / "images", "scene00000") == folder_dataset / "images" / "scene00000.png"
+    per_image = tmp_path / "per_image"  # COCOA's per-image files find their image by the file's stem
+    per_image.mkdir()
+    for suffix in (".png", ".jpg"):
+        Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(per_image / f"a{suffix}")
+    (per_image / "a.json").write_text(json.dumps({"regions": [{"segmentation": [2, 3, 20, 3, 20, 15, 2, 15]}]}))
+    with pytest.raises(DatasetError, match="a.jpg and a.png are both image a; keep one of them"):
+        CocoaDataset(root=str(per_image)).keys()
 
 
 # -- item 14: image paths outside the dataset's image folder -----------------------------------------------

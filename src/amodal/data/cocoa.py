@@ -39,7 +39,7 @@ from amodal.data.annotations import (
     text_id,
 )
 from amodal.data.files import find_image, require_regular
-from amodal.errors import ConfigError, DatasetError
+from amodal.errors import ConfigError, DatasetError, SampleError
 from amodal.sample import ObjectKey
 
 HINT = "; a COCOA file has 'images' and 'annotations' whose items hold 'regions'"
@@ -162,10 +162,13 @@ class CocoaDataset(AnnotatedDataset):
         require(data, ["regions"], path, "the file", "; a per-image COCOA file holds 'regions'")
         image_id = str(data.get("image_id", path.stem))
         candidates = [path.stem] + ([Path(str(data["url"])).stem] if data.get("url") else [])
-        file = next(
-            (f for f in (find_image(self.images_dir, c) for c in candidates) if f is not None),
-            self.images_dir / f"{path.stem}.jpg",
-        )
+        try:
+            file = next(
+                (f for f in (find_image(self.images_dir, c) for c in candidates) if f is not None),
+                self.images_dir / f"{path.stem}.jpg",
+            )
+        except SampleError as err:  # x.png beside x.jpg: which one the annotation means is unknown
+            raise DatasetError(str(err)) from None
         return self._image(image_id, file, data, str(data.get("id", path.stem)), path, None)
 
     def _image(
