@@ -97,6 +97,29 @@ def test_no_id_leaves_masks_the_cache_or_pictures_and_none_is_too_long(tmp_path)
     path.write_bytes(b"")
 
 
+def test_a_run_over_ids_that_climb_writes_only_into_its_masks_and_pictures(run_app, cocoa_dataset, tmp_path):
+    """Before: image id ``..`` wrote its masks into the run folder itself, ``a/../../b`` above it."""
+    path = cocoa_dataset / "annotations" / "COCO_amodal_val2014.json"
+    data = json.loads(path.read_text())
+    for entry, annotation, image_id in zip(data["images"], data["annotations"], ("..", "a/../../b"), strict=True):
+        entry["id"] = annotation["image_id"] = image_id
+    path.write_text(json.dumps(data))
+    run_dir = tmp_path / "deep" / "run"
+    _, run_dir = run_app("dataset=cocoa", f"dataset.root={cocoa_dataset}", "method=visible", "output.save_masks=true",
+                         "output.pictures=10", run_dir=run_dir)
+    rows = read_rows(run_dir)
+    assert {r["image_id"] for r in rows} == {"..", "a/../../b"} and not any(r.get("skipped") for r in rows)
+    masks = sorted((run_dir / "masks").rglob("*.png"))
+    assert len(masks) == sum(not r.get("unscored") for r in rows) > 0
+    assert all(len(m.relative_to(run_dir / "masks").parts) == 2 for m in masks)
+    assert sorted(p.name for p in run_dir.iterdir() if p.suffix == ".png") == []
+    assert [p for p in (tmp_path / "deep").iterdir()] == [run_dir]
+    again = run_app("dataset=cocoa", f"dataset.root={cocoa_dataset}", "method=external",
+                    f"method.root={run_dir / 'masks'}", run_dir=tmp_path / "again")[1]
+    assert {(r["image_id"], r["object_id"]): r["iou"] for r in read_rows(again)} == {
+        (r["image_id"], r["object_id"]): r["iou"] for r in rows}
+
+
 def test_external_never_reads_above_its_root(tmp_path):
     root = tmp_path / "predictions"
     (root / "img").mkdir(parents=True)
