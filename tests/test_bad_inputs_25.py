@@ -412,6 +412,25 @@ def test_a_checkpoint_that_is_not_one_or_is_cut_off_is_one_line_naming_it(tmp_pa
     assert "never holds" not in str(refused.value)  # garbage is not called hostile
 
 
+def test_a_cut_off_file_of_training_views_is_one_line_naming_it(tmp_path):
+    """Before: a zipfile.BadZipFile (or KeyError) traceback from np.load."""
+    from amodal.train.pairs import FIELDS, ObjectViews
+
+    path = tmp_path / "views-seed0-n2-s64-v32.npz"
+    views = ObjectViews(**{name: np.zeros((1, 4, 4, 3) if name in ("image", "rendering") else (1, 4, 4), np.uint8)
+                           for name in FIELDS})
+    views.save(path)
+    assert np.array_equal(ObjectViews.load(path).alpha, views.alpha)
+    whole = path.read_bytes()
+    for spoiled in (whole[: len(whole) // 2], b"", b"hello"):
+        path.write_bytes(spoiled)
+        with pytest.raises(ConfigError, match=f"{path} is not a readable file of training views .*; delete it"):
+            ObjectViews.load(path)
+    np.savez(path, image=np.zeros(2))
+    with pytest.raises(ConfigError, match=f"{path} is not a readable file of training views \\(KeyError"):
+        ObjectViews.load(path)
+
+
 # -- item 10: FIFOs and other files that are not files ---------------------------------------------------
 def test_a_fifo_among_the_masks_skips_its_object_instead_of_hanging(folder_dataset):
     masks = sorted((folder_dataset / "visible" / "scene00000").glob("*.png"))
