@@ -16,6 +16,10 @@ Where the pipeline blends by itself, eq. 7 hands it an all-ones mask, which make
 blends with M in the callback; ``leakage=stock`` leaves its own blend. Flux packs its latents in 2×2
 patches, and eq. 7's M is packed the same way. ``tests/test_stock.py`` proves each family, with the
 method's additions neutral, equal to calling its stock pipeline directly.
+
+An adapter makes every call of its pipeline itself, from the pipeline, a frozen ``Settings`` and the prompt
+embeddings: it runs without the inpainter. Which diffusers class each family is, and its tiny copy, is
+``models/pipelines.py``'s table.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class Settings:
     distilled_guidance: float
     dtype: torch.dtype
     backbone: str
+
 
 class PipelineDraws:
     """What the stock pipeline drew for itself in ``prepare_latents``: its start noise and, where it
