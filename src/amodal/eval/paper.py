@@ -224,7 +224,8 @@ class Comparison:
             for column, cell in zip(self.labels, cells):
                 comparable = "" if cell.comparable is None else str(cell.comparable).lower()
                 out.append([self.table, label, column, number(cell.ours), "" if cell.n is None else str(cell.n),
-                            number(cell.paper), number(cell.delta), comparable, "; ".join(cell.differs)])
+                            number(cell.paper), number(cell.delta), comparable,
+                            "; ".join(cell.differs) if comparable else ""])
         return out
 
     def latex(self) -> str:
@@ -340,7 +341,7 @@ def differences(record: RunRecord, choices: dict[str, str], values: dict) -> lis
             dotted = f"{group}.{key}"
             wanted = values.get(dotted, stated.get(key))
             have = setting(record, dotted)
-            if dotted in stated and not same(have, wanted):
+            if (key in stated or dotted in values) and not same(have, wanted):
                 what = "weights" if key == "pipeline.model" else dotted
                 found.append(f"{what} {format_value(have)} ≠ {format_value(wanted)}")
     for key, wanted in values.items():  # what the row's variant sets beyond the stated values
