@@ -368,7 +368,8 @@ def test_shards_are_not_runs_and_the_report_says_how_to_merge_them(tmp_path):
     alone = cli("amodal-report", str(sweep))
     assert alone.returncode == 2
     assert f"2 of the 3 shards of one run (shards/0, shards/1) are left out of the tables; report the run " \
-           f"they split: amodal-merge {sweep} --out {sweep}-merged && amodal-report {sweep}-merged" in alone.stderr
+           f"they split: amodal-merge {sweep} --out {sweep}-merged --partial && amodal-report {sweep}-merged" \
+           in alone.stderr  # --partial: shard 2 is not there
     assert "Traceback" not in alone.stderr and "error: only shards here" in alone.stderr
     hand_made_run(tmp_path / "runs" / "0", ["method=visible", "dataset.n_images=1"], [0.4])
     both = cli("amodal-report", str(sweep), str(tmp_path / "runs"))

@@ -110,9 +110,11 @@ def without_shards(records: list[RunRecord]) -> tuple[list[RunRecord], list[str]
         sources = [str(f) for f in folders] if whole else [str(r.path) for r in shards]
         merged = f"{folders[0]}-merged" if whole else f"{folders[0]}/merged-{len(lines)}"
         count = int(shards[0].config["shard"]["count"])
-        lines.append(f"{len(shards)} of the {count} shards of one run ({', '.join(r.label for r in shards)}) are "
-                     f"left out of the tables; report the run they split: amodal-merge {' '.join(sources)} "
-                     f"--out {merged} && amodal-report {merged}")
+        names = [r.label + (" unfinished" if r.status else "") for r in shards]
+        partial = " --partial" if len(shards) < count or any(r.status for r in shards) else ""
+        lines.append(f"{len(shards)} of the {count} shards of one run ({', '.join(names)}) are left out of the "
+                     f"tables; report the run they split: amodal-merge {' '.join(sources)} --out {merged}"
+                     f"{partial} && amodal-report {merged}")
     return runs, lines
 
 
