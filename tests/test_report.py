@@ -389,3 +389,14 @@ def test_runs_with_equal_numbers_are_drawn_side_by_side_and_headings_say_miou():
     assert [tuple(line.get_xdata()) for line in bucket_figure(apart).axes[0].lines] == [(0, 1), (0, 1)]
     table = compare({"table": "T", "columns": ["miou", "le50", "pixel_iou"], "rows": []}, runs)
     assert table.labels == ["mIoU", "≤50%", "pixel IoU"] and "| | mIoU | ≤50% | pixel IoU |" in table.markdown()
+
+
+def test_a_limit_on_the_objects_leaves_a_time_per_object_comparable(tmp_path):
+    """experiment=speed times the first 100 objects, as the paper's per-object times need no more."""
+    path = hand_made_run(tmp_path / "speed", ["experiment=speed", "variant=ours_sd15"], [0.5])
+    record = load_run(path)
+    spec = next(t for t in record.config["paper"] if t["table"] == "Table S1")
+    seconds = dict(compare(spec, [record]).rows)["SD1.5"][1]
+    assert seconds.ours == pytest.approx(0.1) and seconds.comparable is True
+    miou = compare({**spec, "columns": ["miou", "seconds"]}, [record]).rows[0][1]
+    assert [c.differs for c in miou] == [["dataset.limit 100 (the paper: all objects)"], []]
