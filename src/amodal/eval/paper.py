@@ -266,6 +266,7 @@ def _reduce(found: list[tuple[float, int, str]], how: str) -> Cell:
 COMPARED_GROUPS = ("dataset", "backbone", "extractor", "area", "background", "points")
 """The group choices a cell's run must share with the paper's row (where they act on the run)."""
 PAPER_BACKBONES = ("sd15", "sd2", "sdxl", "flux")
+"""The backbones the paper ran: a row over all of them ("the best backbone per column") takes any."""
 STATED = {"backbone": ("steps", "s", "w", "strength", "leakage", "pipeline.model", "pipeline.quantize"),
           "extractor": ("model.size",), "points": ("n",)}
 """The values the paper states (or the hub model it ran) per group, compared where the choice agrees."""
@@ -292,7 +293,7 @@ def _file_setting(group: str, choice: str) -> tuple[dict[str, str], dict]:
         if isinstance(entry, dict):
             for key, value in entry.items():
                 name = key.replace("override", "").strip().lstrip("/")
-                if name in COMPARED_GROUPS or name == "method":
+                if name in COMPARED_GROUPS:
                     choices[name] = str(value)
     node.pop("paper", None)
     node.pop("hydra", None)
