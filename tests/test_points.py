@@ -168,3 +168,40 @@ def test_the_region_extractor_grows_from_points_of_v_where_m_is_larger(tmp_path,
     assert len(seeds_seen) == 5
     for seeds in seeds_seen:
         assert seeds.sum() == 9 and not (seeds & ~inputs.visible).any()  # nine seeds, all in V
+
+
+def test_the_method_hands_the_extractor_v_not_m(tmp_path, monkeypatch):
+    """The whole method (area=hull, a tiny backbone, tiny SAM): the prompts that reach SAM lie in V at the
+    model's view, where M is a V's filled hull. Catches the pipeline handing M to the extractor as V."""
+    from amodal.config import build
+    from amodal.method.pipeline import InpaintPredictor
+    from amodal.sample import Sample
+    from tests.conftest import composed
+
+    scene = concave_scene()
+    with composed(["method=inpaint", "area=hull", "backbone=tiny_sd", "extractor=tiny_sam", "runtime.device=cpu",
+                   "cache.enabled=false"], tmp_path) as cfg:
+        method = build(cfg.method, "method")
+    views, prompted = [], []
+    prepare = InpaintPredictor.prepare
+
+    def spy_prepare(self, sample, seed):
+        prepared = prepare(self, sample, seed)
+        views.append(prepared)
+        return prepared
+
+    predictor = method.extractor.predictor().predictor
+    real_predict = predictor.predict
+
+    def spy_predict(point_coords, point_labels, multimask_output):
+        prompted.append(np.asarray(point_coords))
+        return real_predict(point_coords=point_coords, point_labels=point_labels, multimask_output=multimask_output)
+
+    monkeypatch.setattr(InpaintPredictor, "prepare", spy_prepare)
+    monkeypatch.setattr(predictor, "predict", spy_predict)
+    sample = Sample("t", "1", "1", scene.inpainted, scene.visible, amodal=scene.area)
+    method.predict([sample], [7])
+    (prepared,), (points,) = views, prompted
+    assert (prepared.area_view & ~prepared.visible_view).sum() > prepared.visible_view.sum()  # M ≠ V at the view
+    rows, cols = pixels(points)
+    assert points.shape == (9, 2) and prepared.visible_view[rows, cols].all()
