@@ -16,7 +16,7 @@ from pathlib import Path
 
 from amodal.errors import AmodalError
 from amodal.eval.bootstrap import RESAMPLES, SEED
-from amodal.eval.report import find_runs, load_runs, runs_csv, runs_latex, unpredicted_unoccluded
+from amodal.eval.report import find_runs, load_runs, runs_csv, runs_latex, unpredicted_unoccluded, without_shards
 from amodal.eval.spread import add_intervals, seed_groups
 from amodal.eval.summary import comparisons, log_summary_run, report_markdown, write_report
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:
-        records = load_runs(runs, args.include_unoccluded)
+        records, shards = without_shards(load_runs(runs, args.include_unoccluded))
         records = seed_groups(records) if args.seeds else records
         if args.ci:
             for record in add_intervals(records, seed=args.bootstrap_seed, resamples=args.resamples):
@@ -83,18 +83,23 @@ def main(argv: list[str] | None = None) -> int:
     except AmodalError as err:
         print(f"amodal-report: error: {err}", file=sys.stderr)
         return 2
+    for line in shards:
+        print(f"amodal-report: {line}", file=sys.stderr)
+    if not records:
+        print("amodal-report: error: only shards here, no run to report; merge them first (above)", file=sys.stderr)
+        return 2
     for record in records:
         if warning := unpredicted_unoccluded(record):
             print(f"amodal-report: {warning}", file=sys.stderr)
-    for warning in (w for table in tables for w in table.warnings):
+    for warning in (w for table in tables for w in table.messages()):
         print(f"amodal-report: warning: {warning}", file=sys.stderr)
-    print(report_markdown(records, tables), end="")
+    print(report_markdown(records, tables, shards), end="")
     if args.csv:
         args.csv.write_text(runs_csv(records))
     if args.latex:
         args.latex.write_text(runs_latex(records))
     if args.out:
-        files = write_report(records, args.out, tables, baseline=args.baseline)
+        files = write_report(records, args.out, tables, baseline=args.baseline, notes=shards)
         print(f"\nwritten: {', '.join(str(p) for p in files.values())}")
         if args.wandb:
             log_summary_run(records, files, project=args.wandb_project, group=args.wandb_group,

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from amodal.errors import AmodalError
 from amodal.eval.identity import acting_choices, acting_values, differing, run_labels
 from amodal.eval.metrics import BUCKETS, UNOCCLUDED, bucket_key, bucket_label, summarize, visible_baseline
@@ -90,6 +92,36 @@ def load_runs(paths: list[Path], include_unoccluded: bool | None = None) -> list
     return records
 
 
+def is_shard(record: RunRecord) -> bool:
+    """A shard of a sharded run (``shard.count`` > 1), not a merge of shards."""
+    shard = record.config.get("shard") or {}
+    return int(shard.get("count", 1) or 1) > 1 and not (record.path and (Path(record.path) / MERGED_FILE).exists())
+
+
+def without_shards(records: list[RunRecord]) -> tuple[list[RunRecord], list[str]]:
+    """The runs that are not shards, and one line per sharded run saying how to get it (a shard holds
+    some of the objects: as a run of its own its numbers would mislead)."""
+    runs = [r for r in records if not is_shard(r)]
+    groups: dict[str, list[RunRecord]] = {}
+    for record in records:
+        if is_shard(record):
+            config = {k: v for k, v in record.config.items() if k != "shard"}
+            groups.setdefault(json.dumps(config, sort_keys=True, default=str), []).append(record)
+    lines = []
+    for shards in groups.values():
+        folders = sorted({Path(r.path).parent for r in shards})
+        whole = len(folders) == 1 and len(groups) == 1  # the folder holds these shards only
+        sources = [str(f) for f in folders] if whole else [str(r.path) for r in shards]
+        merged = f"{folders[0]}-merged" if whole else f"{folders[0]}/merged-{len(lines)}"
+        count = int(shards[0].config["shard"]["count"])
+        names = [r.label + (" unfinished" if r.status else "") for r in shards]
+        partial = " --partial" if len(shards) < count or any(r.status for r in shards) else ""
+        lines.append(f"{len(shards)} of the {count} shards of one run ({', '.join(names)}) are left out of the "
+                     f"tables; report the run they split: amodal-merge {' '.join(sources)} --out {merged}"
+                     f"{partial} && amodal-report {merged}")
+    return runs, lines
+
+
 def run_status(path: Path, config: dict) -> str:
     """"" for a finished run, else what is missing: a run or shard still going or stopped (no metrics.json),
     a line a crash tore, a merge of some of the shards (merged.json ``partial``)."""
@@ -138,6 +170,44 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
 def _sweep_order(path: Path, root: Path) -> tuple:
     """Job folders 0, 1, …, 10 in numeric order."""
     return tuple((0, int(x)) if x.isdigit() else (1, x) for x in path.relative_to(root).parts)
+
+
+HELD = (("dataset", "dataset"), ("dataset root", "dataset.root"), ("backbone", "backbone"),
+        ("extractor", "extractor"), ("limit", "dataset.limit"), ("seed", "runtime.seed"), ("dtype", "runtime.dtype"))
+"""What a reader needs to know was the same for every run: (what the line calls it, the setting)."""
+
+
+def _held_value(record: RunRecord, key: str) -> str | None:
+    """A run's value of one of ``HELD`` where it acts on the run (the dataset root: its last folder)."""
+    if key == "dataset.root":
+        if "dataset.root" not in record.acting_values:
+            return None
+        try:
+            root = OmegaConf.select(OmegaConf.create(record.config), "dataset.root")
+        except Exception:  # an interpolation this process cannot resolve: the value as written
+            root = record.config["dataset"]["root"]
+        return Path(str(root)).name or str(root)
+    return record.settings.get(key)
+
+
+def held_constant(records: list[RunRecord]) -> list[tuple[str, str]]:
+    """(name, value) of each setting in ``HELD`` that all runs acting on it share."""
+    shared = []
+    for name, key in HELD:
+        values = {_held_value(r, key) for r in records} - {None, "null"}
+        if len(values) == 1:
+            shared.append((name, values.pop()))
+    return shared
+
+
+def held_constant_line(records: list[RunRecord]) -> str:
+    """``Held constant: dataset cocoa (root cocoa-demo), backbone tiny_sd, …``, or "" when nothing is."""
+    shared = dict(held_constant(records))
+    if not shared:
+        return ""
+    if "dataset root" in shared and "dataset" in shared:
+        shared["dataset"] += f" (root {shared.pop('dataset root')})"
+    return "Held constant: " + ", ".join(f"{name} {value}" for name, value in shared.items())
 
 
 def percent(value: float | None) -> str:
@@ -254,7 +324,7 @@ def to_csv(header: list[str], rows: list[list[str]]) -> str:
 
 LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "{": r"\{", "}": r"\}",
          "$": r"\$", "^": r"\^{}", "~": r"\~{}", "≤": r"$\leq$", "–": "--", "−": "$-$", "✗": r"$\times$",
-         "Â": r"$\hat{A}$"}
+         "Â": r"$\hat{A}$", "†": r"$^\dagger$", "≠": r"$\neq$"}
 
 
 def latex_escape(text: str) -> str:
@@ -279,16 +349,20 @@ def latex_score(value: float | None, n: int | None) -> str:
     return text if n is None else text + r" {\scriptsize $n$=" + str(n) + "}"
 
 
-def latex_table(header: list[str], rows: list[list[str]], *, text_columns: int, caption: str, label: str) -> str:
+def latex_table(header: list[str], rows: list[list[str]], *, text_columns: int, caption: str, label: str,
+                notes: list[str] = ()) -> str:
     """A booktabs ``table`` with a caption, ready to paste (``\\usepackage{booktabs}``): the first
-    ``text_columns`` columns left-aligned, the numbers right-aligned. Cells are LaTeX already."""
+    ``text_columns`` columns left-aligned, the numbers right-aligned. Cells are LaTeX already; ``notes``
+    (text) are set small under the table."""
     align = "l" * text_columns + "r" * (len(header) - text_columns)
     lines = [r"% needs \usepackage{booktabs}", r"\begin{table}[t]", r"\centering",
              r"\caption{" + latex_escape(caption) + "}", r"\label{" + label + "}",
              r"\begin{tabular}{" + align + "}", r"\toprule",
              " & ".join(latex_escape(h) for h in header) + r" \\", r"\midrule"]
     lines += [" & ".join(row) + r" \\" for row in rows]
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [r"\par\smallskip{\footnotesize " + latex_escape(note) + "}" for note in notes]
+    lines += [r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 

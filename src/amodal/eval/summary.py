@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from amodal.eval.metrics import bucket_key  # noqa: E402
 from amodal.eval.paper import CSV_HEADER, Comparison, compare, matches, paper_tables  # noqa: E402
 from amodal.eval.report import (  # noqa: E402
     RunRecord,
+    held_constant_line,
     runs_csv,
     runs_latex,
     runs_table,
@@ -97,6 +99,19 @@ def _factor_styles(records, levels, assigned) -> tuple[list[LineStyle], list[Lin
     return styles, handles
 
 
+def dodge(records: list[RunRecord], width: float = 0.3, near: float = 0.005) -> list[float]:
+    """A small sideways shift per run, so that runs with (nearly) equal numbers in a bucket (hull and rect
+    on objects where both areas are the same) are drawn side by side, not one hidden behind the other:
+    0 for every run when no two runs come within ``near`` (half a percentage point) in a bucket."""
+    buckets = [[b["miou"] for b in r.metrics["buckets"]] for r in records]
+    close = any(a is not None and b is not None and abs(a - b) < near
+                for i, first in enumerate(buckets) for second in buckets[i + 1:] for a, b in zip(first, second))
+    if not close:
+        return [0.0] * len(records)
+    step = min(width / (len(records) - 1), 0.08)
+    return [(i - (len(records) - 1) / 2) * step for i in range(len(records))]
+
+
 def _bucket_ticks(records: list[RunRecord]) -> list[str]:
     """"≤50%" and how many objects it holds (a range where the runs' objects differ)."""
     ticks = []
@@ -118,12 +133,14 @@ def bucket_figure(records: list[RunRecord], tables: list[Comparison] = (), basel
     styles, handles = line_styles(records)
     figure, axes = plt.subplots(figsize=(7.5, 4.5))
     x = list(range(len(records[0].metrics["buckets"])))
-    for record, style in zip(records, styles):
-        axes.plot(x, _percent([b["miou"] for b in record.metrics["buckets"]]), color=style.colour,
-                  linestyle=style.line, marker=style.marker, markersize=5, linewidth=1.6, label=record.label)
+    for record, style, shift in zip(records, styles, dodge(records)):
+        shifted = [i + shift for i in x]
+        axes.plot(shifted, _percent([b["miou"] for b in record.metrics["buckets"]]),
+                  color=style.colour, linestyle=style.line, marker=style.marker, markersize=5, linewidth=1.6,
+                  label=record.label)
         if any("ci95" in b for b in record.metrics["buckets"]):  # amodal-report --ci: the 95 % interval
             low, high = zip(*((b.get("ci95") or (None, None)) for b in record.metrics["buckets"]))
-            axes.fill_between(x, _percent(low), _percent(high), color=style.colour, alpha=0.15, linewidth=0)
+            axes.fill_between(shifted, _percent(low), _percent(high), color=style.colour, alpha=0.15, linewidth=0)
     by_label = {r.label: s for r, s in zip(records, styles)}
     keys = [bucket_key(b["max_occlusion"]) for b in records[0].metrics["buckets"]]
     references = [t.table for t in tables if _paper_lines(axes, t, by_label, keys)]
@@ -136,7 +153,9 @@ def bucket_figure(records: list[RunRecord], tables: list[Comparison] = (), basel
     axes.set_ylabel("mIoU (%)")
     axes.grid(alpha=0.3)
     sweeps = sorted({r.label.rsplit("/", 1)[0] for r in records})
-    axes.set_title(f"mIoU by occlusion rate: {', '.join(sweeps)}", fontsize=10)
+    held = held_constant_line(records)
+    title = f"mIoU by occlusion rate: {', '.join(sweeps)}" + (f"\n{held}" if held else "")
+    axes.set_title("\n".join(textwrap.fill(part, 110) for part in title.split("\n")), fontsize=9)
     axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False,
                 ncol=max(1, math.ceil(len(handles) / 28)))
     return figure
@@ -195,25 +214,29 @@ def not_run(records: list[RunRecord]) -> list[str]:
             for spec in paper_tables(records) if not any(matches(r, spec.get("where")) for r in records)]
 
 
-def report_markdown(records: list[RunRecord], tables: list[Comparison]) -> str:
-    """The runs table, the paper's tables beside ours (with their warnings), and the tables not run."""
+def report_markdown(records: list[RunRecord], tables: list[Comparison], notes: list[str] = ()) -> str:
+    """What the runs share, the runs table, the paper's tables beside ours (with their warnings), the
+    tables not run, and ``notes`` (the shards left out)."""
     header, rows = runs_table(records)
+    held = held_constant_line(records)
     text = ("mIoU (%) overall and by occlusion rate (≤X%: objects at most X% hidden); n: objects.\n\n"
+            + (f"{held}.\n\n" if held else "")
             + to_markdown(header, rows)
             + "".join("\n\n" + c.markdown() for c in tables) + "\n")
     if not_run(records):
         text += "\nNot run here: " + "; ".join(not_run(records)) + "\n"
+    text += "".join(f"\nNote: {note}\n" for note in notes)
     return text
 
 
 def write_report(records: list[RunRecord], out: Path, tables: list[Comparison] | None = None,
-                 baseline: bool = False) -> dict[str, Path]:
+                 baseline: bool = False, notes: list[str] = ()) -> dict[str, Path]:
     """report.md, runs.csv, runs.tex, paper.csv, paper.tex and buckets.png in ``out``."""
     tables = comparisons(records) if tables is None else tables
     out.mkdir(parents=True, exist_ok=True)
     files = {"markdown": out / "report.md", "csv": out / "runs.csv", "latex": out / "runs.tex",
              "plot": out / "buckets.png"}
-    files["markdown"].write_text(report_markdown(records, tables))
+    files["markdown"].write_text(report_markdown(records, tables, notes))
     files["csv"].write_text(runs_csv(records))
     files["latex"].write_text(runs_latex(records))
     if tables:
