@@ -1,5 +1,5 @@
 """A sweep's report on disk and in W&B: the runs table, the paper's tables beside ours, and a plot of
-mIoU against the occlusion bucket."""
+mIoU (or mIoU_occ) against the occlusion bucket."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from amodal.eval.identity import format_value  # noqa: E402
 from amodal.eval.metrics import bucket_key  # noqa: E402
 from amodal.eval.paper import CSV_HEADER, Comparison, compare, matches, paper_tables  # noqa: E402
 from amodal.eval.report import (  # noqa: E402
+    METRICS,
     RunRecord,
     runs_csv,
     runs_latex,
@@ -97,13 +98,14 @@ def _factor_styles(records, levels, assigned) -> tuple[list[LineStyle], list[Lin
     return styles, handles
 
 
-def _bucket_ticks(records: list[RunRecord]) -> list[str]:
+def _bucket_ticks(records: list[RunRecord], metric: str = "miou") -> list[str]:
     """"≤50%" and how many objects it holds (a range where the runs' objects differ)."""
+    key = METRICS[metric][1]
     ticks = []
     for i, bucket in enumerate(records[0].metrics["buckets"]):
-        counts = sorted({r.metrics["buckets"][i]["n"] for r in records})
-        n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
-        ticks.append(f"{bucket['label']}\nn={n}")
+        counts = sorted({r.metrics["buckets"][i].get(key) for r in records} - {None})
+        n = "?" if not counts else str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+        ticks.append(f"{bucket['label']}\n{key}={n}")
     return ticks
 
 
@@ -111,37 +113,41 @@ def _percent(values: list) -> list[float]:
     return [math.nan if v is None else 100 * v for v in values]
 
 
-def bucket_figure(records: list[RunRecord], tables: list[Comparison] = (), baseline: bool = False):
-    """mIoU (%) against the occlusion bucket, from the most to the least occluded, one line per run; the
-    paper's numbers dashed in the colour of the run they compare with; optionally Â = V. The legend sits
-    outside the axes, each bucket's tick says how many objects it holds."""
+def bucket_figure(records: list[RunRecord], tables: list[Comparison] = (), baseline: bool = False,
+                  metric: str = "miou"):
+    """mIoU (%) — or ``metric``, e.g. mIoU_occ — against the occlusion bucket, from the most to the least
+    occluded, one line per run; the paper's numbers (mIoU) dashed in the colour of the run they compare
+    with; optionally Â = V. The legend sits outside the axes, each bucket's tick says how many objects it
+    holds."""
+    title = METRICS[metric][0]
     styles, handles = line_styles(records)
     figure, axes = plt.subplots(figsize=(7.5, 4.5))
     x = list(range(len(records[0].metrics["buckets"])))
     for record, style in zip(records, styles):
-        axes.plot(x, _percent([b["miou"] for b in record.metrics["buckets"]]), color=style.colour,
+        axes.plot(x, _percent([b.get(metric) for b in record.metrics["buckets"]]), color=style.colour,
                   linestyle=style.line, marker=style.marker, markersize=5, linewidth=1.6, label=record.label)
     by_label = {r.label: s for r, s in zip(records, styles)}
     keys = [bucket_key(b["max_occlusion"]) for b in records[0].metrics["buckets"]]
-    references = [t.table for t in tables if _paper_lines(axes, t, by_label, keys)]
+    references = [t.table for t in tables if metric == "miou" and _paper_lines(axes, t, by_label, keys)]
     if references:
         handles.append(Line2D([], [], color="0.35", label="paper: " + ", ".join(references), **PAPER_STYLE))
     if baseline:
-        handles += _baseline_lines(axes, records)
-    axes.set_xticks(x, _bucket_ticks(records), fontsize=8)
+        handles += _baseline_lines(axes, records, metric)
+    axes.set_xticks(x, _bucket_ticks(records, metric), fontsize=8)
     axes.set_xlabel("objects with occlusion rate at most")
-    axes.set_ylabel("mIoU (%)")
+    axes.set_ylabel(f"{title} (%)")
     axes.grid(alpha=0.3)
     sweeps = sorted({r.label.rsplit("/", 1)[0] for r in records})
-    axes.set_title(f"mIoU by occlusion rate: {', '.join(sweeps)}", fontsize=10)
+    axes.set_title(f"{title} by occlusion rate: {', '.join(sweeps)}", fontsize=10)
     axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False,
                 ncol=max(1, math.ceil(len(handles) / 28)))
     return figure
 
 
-def bucket_plot(records: list[RunRecord], path: Path, tables: list[Comparison] = (), baseline: bool = False) -> Path:
+def bucket_plot(records: list[RunRecord], path: Path, tables: list[Comparison] = (), baseline: bool = False,
+                metric: str = "miou") -> Path:
     """``bucket_figure`` as a PNG."""
-    figure = bucket_figure(records, tables, baseline)
+    figure = bucket_figure(records, tables, baseline, metric)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=130, bbox_inches="tight")
     plt.close(figure)
@@ -164,7 +170,7 @@ def _paper_lines(axes, table: Comparison, by_label: dict[str, LineStyle], keys: 
     return drawn
 
 
-def _baseline_lines(axes, records: list[RunRecord]) -> list[Line2D]:
+def _baseline_lines(axes, records: list[RunRecord], metric: str = "miou") -> list[Line2D]:
     """Â = V on each dataset's objects (from the run with the most of them)."""
     by_dataset: dict[str, RunRecord] = {}
     for record in records:
@@ -175,7 +181,7 @@ def _baseline_lines(axes, records: list[RunRecord]) -> list[Line2D]:
     for dataset, record in sorted(by_dataset.items()):
         x = list(range(len(record.baseline["buckets"])))
         label = "Â = V" + (f" ({dataset})" if len(by_dataset) > 1 else "")
-        axes.plot(x, _percent([b["miou"] for b in record.baseline["buckets"]]), label=label, **BASELINE_STYLE)
+        axes.plot(x, _percent([b.get(metric) for b in record.baseline["buckets"]]), label=label, **BASELINE_STYLE)
         handles.append(Line2D([], [], label=label, **BASELINE_STYLE))
     return handles
 
@@ -195,7 +201,8 @@ def not_run(records: list[RunRecord]) -> list[str]:
 def report_markdown(records: list[RunRecord], tables: list[Comparison]) -> str:
     """The runs table, the paper's tables beside ours (with their warnings), and the tables not run."""
     header, rows = runs_table(records)
-    text = ("mIoU (%) overall and by occlusion rate (≤X%: objects at most X% hidden); n: objects.\n\n"
+    text = ("mIoU (%) overall and by occlusion rate (≤X%: objects at most X% hidden); n: objects; mIoU_occ: "
+            "the mean IoU of the hidden part (Â \\ V against A \\ V) over the objects that have one.\n\n"
             + to_markdown(header, rows)
             + "".join("\n\n" + c.markdown() for c in tables) + "\n")
     if not_run(records):
@@ -204,7 +211,7 @@ def report_markdown(records: list[RunRecord], tables: list[Comparison]) -> str:
 
 
 def write_report(records: list[RunRecord], out: Path, tables: list[Comparison] | None = None,
-                 baseline: bool = False) -> dict[str, Path]:
+                 baseline: bool = False, metric: str = "miou") -> dict[str, Path]:
     """report.md, runs.csv, runs.tex, paper.csv, paper.tex and buckets.png in ``out``."""
     tables = comparisons(records) if tables is None else tables
     out.mkdir(parents=True, exist_ok=True)
@@ -218,7 +225,7 @@ def write_report(records: list[RunRecord], out: Path, tables: list[Comparison] |
         files["paper_latex"] = out / "paper.tex"
         files["paper_csv"].write_text(to_csv(CSV_HEADER, [r for c in tables for r in c.csv_rows()]))
         files["paper_latex"].write_text("\n".join(c.latex() for c in tables))
-    bucket_plot(records, files["plot"], tables, baseline)
+    bucket_plot(records, files["plot"], tables, baseline, metric)
     return files
 
 
