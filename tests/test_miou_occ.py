@@ -60,6 +60,8 @@ def test_miou_occ_of_method_area_on_the_cocoa_demo_is_c2f_segs(area_run):
     le50 = [v for row, v in zip(rows, expected.values()) if v is not None and row["occlusion_rate"] <= 0.5]
     bucket = next(b for b in metrics["buckets"] if b["max_occlusion"] == 0.5)
     assert bucket["n_occ"] == len(le50) and bucket["miou_occ"] == pytest.approx(sum(le50) / len(le50), abs=1e-12)
+    log = (area_run / "run.log").read_text()  # the table amodal-run prints at the end
+    assert f"| mIoU_occ | {100 * metrics['miou_occ']:.1f} |" in log and f"| n_occ | {len(scored)} |" in log
 
 
 def test_categories_of_the_cocoa_demo_and_the_report_by_category(area_run):
