@@ -18,7 +18,7 @@ import yaml
 from amodal.data.files import write_atomic
 from amodal.errors import AmodalError
 from amodal.eval.metrics import BUCKETS, Summary
-from amodal.eval.results import iter_rows, row_key
+from amodal.eval.results import iter_rows, key_text, row_key
 from amodal.eval.run_folder import (
     HYDRA_DIR,
     MERGED_FILE,
@@ -131,11 +131,11 @@ def merged_rows(shards: list[ShardRun]) -> Iterator[dict]:
     for shard in sorted(shards, key=lambda s: s.index):
         for row in iter_rows(shard.path / RESULTS_FILE):
             key = row_key(row)
-            if key in seen:
+            if key_text(key) in seen:
                 raise MergeError(
-                    f"object {key.image_id}/{key.object_id} is in both {seen[key]} and {shard.path}"
+                    f"object {key.image_id}/{key.object_id} is in both {seen[key_text(key)]} and {shard.path}"
                 )
-            seen[key] = shard.path
+            seen[key_text(key)] = shard.path
             yield row
 
 
