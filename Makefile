@@ -16,6 +16,7 @@ demo: $(STAMP)
 # process of their own, without xdist, after the rest (skipped with the reason where SLURM cannot start).
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -n 2 -m "not slurm"
 	$(VENV)/bin/pytest -p no:xdist -m slurm
 

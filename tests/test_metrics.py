@@ -56,7 +56,7 @@ def test_skipped_and_unscored_rows_are_counted_not_scored():
     assert m["n"] == 1
     assert m["counts"] == {"objects": 4, "predicted": 2, "scored": 1, "unoccluded": 0,
                            "without_ground_truth": 1, "skipped": {"empty visible mask": 2}, "unscored": {},
-                           "occlusion_disagreements": 0}
+                           "occlusion_disagreements": 0, "missing": 0}
     assert m["seconds_per_object"] == pytest.approx(1.5)
     assert flat_metrics(m)["miou/le50"] == pytest.approx(0.5)
 

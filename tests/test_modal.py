@@ -88,13 +88,13 @@ def perfect_predictions(root: Path) -> list:
     return dataset.keys()
 
 
-def test_missing_and_wrongly_sized_predictions_are_skipped_and_counted(run_app, tmp_path):
+def test_with_missing_skip_missing_and_wrongly_sized_predictions_are_skipped_and_counted(run_app, tmp_path):
     root = tmp_path / "predictions"
     keys = perfect_predictions(root)
     missing = root / keys[0].image_id / f"{keys[0].object_id}.png"
     missing.unlink()
     write_png(root / keys[1].image_id / f"{keys[1].object_id}.png", np.ones((64, 64), dtype=bool))
-    metrics, run_dir = run_app("method=external", f"method.root={root}", *ONE)
+    metrics, run_dir = run_app("method=external", f"method.root={root}", "method.missing=skip", *ONE)
     assert metrics["miou"] == 1.0 and metrics["n"] == len(keys) - 2 - metrics["counts"]["unoccluded"]
     skipped = {(r["image_id"], r["object_id"]): r["skipped"] for r in read_rows(run_dir / "results.jsonl")
                if r.get("skipped")}
@@ -104,7 +104,7 @@ def test_missing_and_wrongly_sized_predictions_are_skipped_and_counted(run_app, 
 
 
 def test_external_root_must_be_given_and_exist(tmp_path):
-    with pytest.raises(ConfigError, match="method.root is not set"):
+    with pytest.raises(ConfigError, match="neither method.predictions nor method.root is set"):
         ExternalPredictor(None)
     with pytest.raises(ConfigError, match="does not exist"):
         ExternalPredictor(str(tmp_path / "nowhere"))

@@ -1,20 +1,27 @@
 """Training the synthetic backbone: masks and pairs built as documented, the loss falls in a few steps,
 and a run that stops and resumes from its checkpoint ends exactly where an uninterrupted one does."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
+from amodal.cli import train_synthetic
 from amodal.config import train_config_dir
 from amodal.errors import ConfigError
+from amodal.loggers import WandbLogger
 from amodal.method.area import convex_hull_area
+from amodal.models.synthetic_sd import NOISE_SCHEDULE, training_scheduler
 from amodal.train import trainer as train_module
 from amodal.train.card import model_card
 from amodal.train.masks import KINDS, draw_mask
 from amodal.train.pairs import PairMaker, object_views, overfilled
-from amodal.train.trainer import MIN_SNR_GAMMA, Trainer, leaked_mix, leaked_targets
+from amodal.train.phases import MIN_SNR_GAMMA, leaked_mix, leaked_targets, min_snr_weight
+from amodal.train.trainer import Trainer
 
 TINY = [
     "data.scenes=2", "data.validation_scenes=1", "data.validation_items=8", "data.view=32",
@@ -142,11 +149,125 @@ def test_leaked_pairs_mix_the_condition_in_as_eq_7_does_and_are_asked_for_y():
     a = alpha_bar[:, None, None, None]
     noisy = a.sqrt() * mixed + (1 - a).sqrt() * noise
     leaked = torch.tensor([True, False])
-    target, weight = leaked_targets(noise, noisy, y, alpha_bar, leaked)
+    target, weight = leaked_targets(noise, noisy, y, SimpleNamespace(alphas_cumprod=alpha_bar), torch.arange(2), leaked)
     x0 = (noisy[:1] - (1 - a[:1]).sqrt() * target[:1]) / a[:1].sqrt()
     assert torch.allclose(x0, y[:1], atol=1e-4)  # ε* takes the leaked latents to y
     assert torch.equal(target[1], noise[1])  # a plain pair keeps ε
     assert weight[0].item() == pytest.approx(MIN_SNR_GAMMA / 99) and weight[1].item() == 1.0
+
+
+def test_leaked_pairs_are_weighted_min_snr_gamma_over_snr_at_hand_picked_timesteps():
+    """Min-SNR by diffusers' compute_snr on SD's schedule equals min(SNR, γ)/SNR, SNR = ᾱ/(1 − ᾱ), with ᾱ
+    computed here from the schedule's definition (scaled_linear betas)."""
+    assert NOISE_SCHEDULE["beta_schedule"] == "scaled_linear"
+    betas = np.linspace(NOISE_SCHEDULE["beta_start"] ** 0.5, NOISE_SCHEDULE["beta_end"] ** 0.5,
+                        NOISE_SCHEDULE["num_train_timesteps"]) ** 2
+    t = torch.tensor([0, 3, 20, 60, 120, 500, 999])
+    alpha_bar = np.cumprod(1 - betas)[t.numpy()]
+    snr = alpha_bar / (1 - alpha_bar)
+    assert (snr > MIN_SNR_GAMMA).sum() >= 3 and (snr < MIN_SNR_GAMMA).sum() >= 2  # both sides of γ
+    expected = np.minimum(snr, MIN_SNR_GAMMA) / snr
+    schedule = training_scheduler()
+    assert np.allclose(min_snr_weight(schedule, t).numpy(), expected, rtol=1e-4, atol=0)
+    leaked = torch.tensor([True, False, True, True, False, True, True])
+    noise = torch.randn(7, 1, 2, 2, generator=torch.Generator().manual_seed(1))
+    _, weight = leaked_targets(noise, noise, torch.zeros_like(noise), schedule, t, leaked)
+    assert np.allclose(weight.numpy(), np.where(leaked.numpy(), expected, 1.0), rtol=1e-4, atol=0)
+
+
+class OneWeight:
+    """A phase of one parameter w, pulled towards 2 by its loss, that records the weight each step trains
+    from and the one each validation sees."""
+
+    name = "unet"
+
+    def __init__(self, cfg):
+        self.ema_decay = float(cfg.unet.ema_decay)
+        self.settings = OmegaConf.create({"steps": 12, "lr": 0.1, "warmup": 2})
+        self.model = torch.nn.Linear(1, 1, bias=False)
+        torch.nn.init.constant_(self.model.weight, -1.0)
+        self.trained_from, self.validated_on = [], []
+
+    def batch(self, rng):
+        return {"x": torch.tensor([[rng.uniform(0.5, 1.5)]], dtype=torch.float32)}
+
+    def loss(self, batch):
+        self.trained_from.append(self.model.weight.detach().clone())
+        return (self.model(batch["x"]) - 2 * batch["x"]).pow(2).mean()
+
+    def validate(self):
+        self.validated_on.append(self.model.weight.detach().clone())
+        return self.model.weight.item()
+
+
+def test_the_ema_follows_diffusers_rule_with_the_configured_decay_and_validation_runs_on_it(tmp_path):
+    cfg = tiny_config("unet.ema_decay=0.5", "checkpoint_every=4")
+    phase = OneWeight(cfg)
+    averaged = Trainer(cfg, tmp_path / "run", progress=False).train_phase(phase)
+    live = torch.load(tmp_path / "run" / "checkpoints" / "unet.pt", weights_only=True)["model"]["weight"]
+    weights = [w.item() for w in phase.trained_from] + [live.item()]  # w_0 … w_12, after each step
+    assert len(set(weights)) == 13
+    average, by_step = weights[0], {}
+    for n in range(1, 13):  # the n-th update: the first copies w, then min(decay, n/(n + 9)): 0.5 from n = 9 on
+        decay = 0.0 if n == 1 else min(0.5, n / (n + 9))
+        average = decay * average + (1 - decay) * weights[n]
+        by_step[n] = average
+    assert averaged.weight.item() == pytest.approx(average, rel=1e-6, abs=0)  # the model returned holds the EMA
+    seen = [w.item() for w in phase.validated_on]
+    assert seen == pytest.approx([by_step[4], by_step[8], by_step[12]], rel=1e-6, abs=0)
+    # the training weights come back bit for bit after each validation: the same steps as a run validating once
+    once = OneWeight(cfg)
+    Trainer(tiny_config("unet.ema_decay=0.5", "checkpoint_every=12"), tmp_path / "once", progress=False).train_phase(
+        once)
+    assert len(once.validated_on) == 1
+    assert all(torch.equal(a, b) for a, b in zip(phase.trained_from, once.trained_from, strict=True))
+
+
+class Recorder:
+    """A run logger (amodal.loggers' interface) that keeps what it is given."""
+
+    def __init__(self):
+        self.started, self.logged, self.finished = None, [], False
+
+    def start(self, **run):
+        self.started = run
+
+    def log_scalars(self, values, step):
+        self.logged.append((step, values))
+
+    def finish(self):
+        self.finished = True
+
+
+def test_the_run_logger_gets_every_steps_loss_and_learning_rate_and_each_validation(tmp_path):
+    cfg = tiny_config("vae.steps=2", "unet.steps=3", "checkpoint_every=2")
+    recorder = Recorder()
+    trainer = Trainer(cfg, tmp_path / "run", progress=False, logger=recorder)
+    trainer.run()
+    assert recorder.started["run_dir"] == tmp_path / "run" and recorder.started["tags"] == ["train-synthetic"]
+    assert recorder.started["config"]["unet"]["steps"] == 3 and recorder.finished
+    for phase in ("vae", "unet"):
+        losses = [(step, v[f"{phase}/loss"]) for step, v in recorder.logged if f"{phase}/loss" in v]
+        validations = [(step, v[f"{phase}/validation"]) for step, v in recorder.logged if f"{phase}/validation" in v]
+        assert losses == trainer.histories[phase].loss and validations == trainer.histories[phase].validation
+    rates = [v["unet/lr"] for _, v in recorder.logged if "unet/lr" in v]
+    assert rates == pytest.approx([2e-3 * 2 / 5, 2e-3 * 3 / 5, 2e-3 * 4 / 5])  # after steps 1–3 of a 5-step warm-up
+    assert train_synthetic.run_logger(cfg) is None  # logger.mode=disabled
+    offline = train_synthetic.run_logger(tiny_config("logger.mode=offline", "logger.project=p"))
+    assert isinstance(offline, WandbLogger) and (offline.mode, offline.project) == ("offline", "p")
+
+
+def test_the_learning_rate_warms_up_linearly_then_falls_by_a_cosine_to_a_tenth():
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
+    schedule = train_module.cosine_schedule(optimizer, steps=10, warmup=4)
+    rates = []
+    for _ in range(10):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert rates[:4] == pytest.approx([0.5, 1.0, 1.5, 2.0])  # step s of the warm-up: (s + 1)/warmup of the peak
+    cosine = [2.0 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * (s - 3) / 6))) for s in range(4, 10)]
+    assert rates[4:] == pytest.approx(cosine) and rates[-1] == pytest.approx(0.2)  # a tenth at the last step
 
 
 def test_an_overfilled_target_paints_the_mask_outside_the_object_with_the_nearest_object_colour():
@@ -254,7 +375,7 @@ def test_a_run_with_data_workers_trains_the_same_weights_as_one_without(tmp_path
 def test_asking_for_a_gpu_where_there_is_none_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on a machine without one
     assert train_module.resolve_device("auto").type == "cpu"
-    with pytest.raises(ConfigError, match="device=cuda: this machine has no CUDA GPU; use device=cpu"):
+    with pytest.raises(ConfigError, match="device=cuda: no CUDA GPU is visible here; use device=cpu"):
         Trainer(tiny_config("device=cuda"), tmp_path / "run", progress=False)
     with pytest.raises(ConfigError, match="device='tpu'"):
         train_module.resolve_device("tpu")

@@ -39,14 +39,15 @@ def auto_device(request: str = "auto") -> str:
     return request
 
 
-def check_device(device: str) -> None:
-    """Refuse, before anything is built, a CUDA device that this machine does not have."""
+def check_device(device: str, key: str = "runtime.device") -> None:
+    """Refuse, before anything is built, a CUDA device that this machine does not have (``key``: where it
+    was set, for the message)."""
     if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"runtime.device={device}: no CUDA GPU is visible here; use runtime.device=cpu (or auto)")
+        raise ConfigError(f"{key}={device}: no CUDA GPU is visible here; use {key}=cpu (or auto)")
     index = str(device).partition(":")[2]
     if index.isdigit() and int(index) >= torch.cuda.device_count():
-        raise ConfigError(f"runtime.device={device}: this machine has {torch.cuda.device_count()} GPU(s), "
-                          f"numbered from 0; use runtime.device=cuda:0")
+        raise ConfigError(f"{key}={device}: this machine has {torch.cuda.device_count()} GPU(s), "
+                          f"numbered from 0; use {key}=cuda:0")
 
 
 def auto_dtype(request: str = "auto", device: str = "auto", gpu: str = "float16") -> str:

@@ -33,6 +33,9 @@ class RunLogger:
     def log_metrics(self, metrics: dict) -> None:
         pass
 
+    def log_scalars(self, values: dict, step: int) -> None:
+        """Numbers of one step (training losses, learning rate), logged against ``global_step``."""
+
     def log_results(self, run_dir: Path) -> None:
         """The finished run's per-object rows (results.jsonl) and metrics.json."""
 
@@ -105,6 +108,10 @@ class WandbLogger(RunLogger):
             payload["panels"] = self._pictures
         self._run.log(payload)
         self._run.summary.update(flat_metrics(metrics))
+
+    def log_scalars(self, values: dict, step: int) -> None:
+        if self._run is not None:
+            self._run.log({**values, "global_step": step})
 
     def log_results(self, run_dir: Path) -> None:
         """A table with a row per scored object, and results.jsonl + metrics.json as a ``results`` artifact

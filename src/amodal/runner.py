@@ -156,5 +156,9 @@ class Runner:
                 "by more than %.0f%%; buckets use the masks' rate (both are in results.jsonl)",
                 metrics["counts"]["occlusion_disagreements"], 100 * ANNOTATION_TOLERANCE,
             )
+        if metrics["counts"]["missing"]:
+            log.warning("%d objects had no usable prediction and are scored as empty masks (IoU 0); their rows say "
+                        "\"missing\": true and why (method.missing=skip leaves them out instead)",
+                        metrics["counts"]["missing"])
         write_atomic(self.run_dir / METRICS_FILE, json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
         self.logger.log_metrics(metrics)

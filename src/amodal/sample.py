@@ -36,6 +36,8 @@ class Sample:
     """Visible masks of the other objects of the same image (the depth-filtered area needs them)."""
     annotated_occlusion: float | None = None
     """The occlusion rate the annotation file states, if it states one (checked against the masks)."""
+    image_file: str | None = None
+    """The file the image was read from (None: generated, as synthetic scenes are); amodal-export lists it."""
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -6,6 +6,7 @@ experiment with a ``paper:`` block, the paper's tables with our numbers beside t
     amodal-report outputs/multiruns/<time> --out report/ --baseline --wandb   # files, and a W&B summary run
     amodal-report outputs/multiruns/<time> --out report/ --metric miou_occ   # plot the hidden part's mIoU
     amodal-report outputs/runs/a outputs/runs/b --by category                # mIoU per category, runs as columns
+    amodal-report outputs/multiruns/<time> --ci --seeds   # 95 % intervals; runs differing only in seed as one row
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import textwrap
 from pathlib import Path
 
 from amodal.errors import AmodalError
+from amodal.eval.bootstrap import RESAMPLES, SEED
 from amodal.eval.report import (
     METRICS,
     category_markdown,
@@ -25,6 +27,7 @@ from amodal.eval.report import (
     runs_latex,
     unpredicted_unoccluded,
 )
+from amodal.eval.spread import add_intervals, seed_groups
 from amodal.eval.summary import comparisons, log_summary_run, report_markdown, write_report
 
 DESCRIPTION, _, EXAMPLES = __doc__.partition("\n\n")
@@ -52,6 +55,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--by", choices=["category"],
                         help="print the metric per category (one row each, the runs as columns) in place of the "
                              "runs table; with --out also categories.md")
+    parser.add_argument("--ci", action="store_true",
+                        help="a 95 %% bootstrap interval over objects beside every mIoU (and a band in the plot)")
+    parser.add_argument("--resamples", type=int, default=RESAMPLES,
+                        help=f"bootstrap resamples per interval, with --ci (default: {RESAMPLES})")
+    parser.add_argument("--bootstrap-seed", type=int, default=SEED,
+                        help=f"the seed of the resampling, with --ci (default: {SEED})")
+    parser.add_argument("--seeds", action="store_true",
+                        help="runs that differ only in runtime.seed as one row: mean ± std over the seeds")
     parser.add_argument("--wandb", action="store_true", help="also log a W&B summary run (with --out)")
     parser.add_argument("--wandb-project", default="amodal", help="the W&B project (default: amodal)")
     parser.add_argument("--wandb-group", help="the sweep's W&B group (default: none)")
@@ -65,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.wandb and not args.out:
         print("amodal-report: error: --wandb needs --out (the folder for the plot and the tables)", file=sys.stderr)
         return 2
+    if args.resamples < 1:
+        print(f"amodal-report: error: --resamples={args.resamples}: use 1 or more", file=sys.stderr)
+        return 2
     try:
         runs = find_runs(args.paths)
     except FileNotFoundError as err:
@@ -76,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         records = load_runs(runs, args.include_unoccluded)
+        records = seed_groups(records) if args.seeds else records
+        if args.ci:
+            for record in add_intervals(records, seed=args.bootstrap_seed, resamples=args.resamples):
+                print(f"amodal-report: warning: {record.path} holds no results.jsonl, so its mIoU has no interval",
+                      file=sys.stderr)
         tables = comparisons(records)
     except AmodalError as err:
         print(f"amodal-report: error: {err}", file=sys.stderr)

@@ -24,6 +24,7 @@ from amodal.config import auto_dtype, build, check_device, config_dir, config_nu
 from amodal.data.base import Shard
 from amodal.data.files import limit_image_pixels, write_atomic
 from amodal.errors import AmodalError, ConfigError, storage_error
+from amodal.eval.ap import average_precision
 from amodal.eval.identity import acting_choices, acting_overrides
 from amodal.eval.report import bucket_table
 from amodal.eval.results import read_rows
@@ -37,6 +38,7 @@ from amodal.eval.run_folder import (
 )
 from amodal.lock import RunLock
 from amodal.loggers import sweep_group
+from amodal.method.external import read_results
 from amodal.runner import Runner, RunSettings
 
 log = logging.getLogger("amodal")
@@ -91,11 +93,35 @@ def run_identity(cfg: DictConfig) -> tuple[str, str | None, list[str]]:
     return name, group, tags
 
 
+def evaluate_ap(cfg: DictConfig, run_dir: Path) -> dict:
+    """``eval.metric=ap``: COCO AP/AR of a detection-style results file on the dataset's amodal masks
+    (``eval/ap.py``). Detections are not objects, so the run folder gets metrics.json and .hydra/, no rows."""
+    if cfg.eval.metric != "ap":
+        raise ConfigError(f"eval.metric={cfg.eval.metric}: use miou (a mask per object) or ap (COCO AP/AR of "
+                          "detection-style results)")
+    predictions = cfg.method.get("predictions")
+    if not predictions:
+        raise ConfigError("eval.metric=ap scores a detection results file: add method=external "
+                          "method.predictions=FILE.json")
+    if (run_dir / RESULTS_FILE).exists():
+        raise ConfigError(f"{run_dir} holds per-object results (results.jsonl); choose a new hydra.run.dir for AP")
+    entries = read_results(Path(predictions).expanduser())
+    metrics = average_precision(build(cfg.dataset, "dataset"), entries, str(predictions))
+    record_start(cfg, run_dir, result_fingerprint(cfg))
+    write_atomic(run_dir / METRICS_FILE, json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    log.info("finished %s: %s", run_dir, ", ".join(
+        f"{name} {'–' if value is None else f'{100 * value:.1f}'}" for name, value in metrics.items()
+        if name.startswith(("ap", "ar"))))
+    return metrics
+
+
 def evaluate(cfg: DictConfig) -> dict:
     """Check, lock, build, then run. Nothing is written into the run folder before the lock is held and
     the resume check has passed, and resume.json only once the dataset and the method are built."""
     limit_image_pixels(cfg.runtime.max_image_pixels)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if cfg.eval.get("metric", "miou") != "miou":
+        return evaluate_ap(cfg, run_dir)
     settings = RunSettings(
         seed=config_number(cfg, "runtime.seed"),
         batch_size=config_number(cfg, "runtime.batch_size"),
@@ -154,7 +180,8 @@ def _hydra_main(cfg: DictConfig) -> float:
             raise
         print(f"amodal-run: error: {problem}", file=sys.stderr)
         sys.exit(2)
-    return float("nan") if metrics["miou"] is None else metrics["miou"]
+    value = metrics["miou"] if "miou" in metrics else metrics["ap"]
+    return float("nan") if value is None else value
 
 
 def main() -> None:

@@ -25,15 +25,22 @@ from omegaconf import DictConfig
 
 from amodal.config import torch_dtype, train_config_dir
 from amodal.errors import AmodalError
+from amodal.loggers import WandbLogger
 from amodal.train.card import model_card
 from amodal.train.trainer import Trainer
 
 log = logging.getLogger("amodal")
 
 
+def run_logger(cfg: DictConfig) -> WandbLogger | None:
+    """``logger.mode``: W&B offline (in the run folder, ``wandb sync`` later) or online; disabled: none."""
+    mode = str(cfg.logger.mode)
+    return None if mode == "disabled" else WandbLogger(project=str(cfg.logger.project), mode=mode)
+
+
 def train(cfg: DictConfig, run_dir: Path) -> dict:
     torch.set_num_threads(int(cfg.threads))
-    trainer = Trainer(cfg, run_dir, progress=bool(cfg.progress))
+    trainer = Trainer(cfg, run_dir, progress=bool(cfg.progress), logger=run_logger(cfg))
     pipe = trainer.run()
     summary = trainer.summary()
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -47,6 +47,12 @@ class FolderDataset(ObjectDataset):
         images = sorted(p for p in (self.root / "images").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
             raise DatasetError(f"{self.root / 'images'} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        by_stem: dict[str, Path] = {}
+        for image in images:
+            if image.stem in by_stem:
+                raise DatasetError(f"{self.root / 'images'}: {by_stem[image.stem].name} and {image.name} are both "
+                                   f"image {image.stem}; keep one of them (or rename one)")
+            by_stem[image.stem] = image
         for image in images:
             masks = sorted((self.root / "visible" / image.stem).glob("*.png"))
             if not masks:
@@ -65,17 +71,17 @@ class FolderDataset(ObjectDataset):
             image = read_image(path)
             folder = self.root / "visible" / image_id
             visible: dict[str, object] = {}
-            for path in sorted(folder.glob("*.png")):
+            for mask in sorted(folder.glob("*.png")):
                 try:
-                    visible[path.stem] = read_mask(path, image.shape[:2], self._soft)
+                    visible[mask.stem] = read_mask(mask, image.shape[:2], self._soft)
                 except SampleError as err:  # only this object is skipped; its neighbours load
-                    visible[path.stem] = err
-            return image, visible
+                    visible[mask.stem] = err
+            return image, visible, path
 
         return self._images.get(image_id, load)
 
     def load(self, key: ObjectKey) -> Sample:
-        image, visible = self._image(key.image_id)
+        image, visible, file = self._image(key.image_id)
         own = visible[key.object_id]
         if isinstance(own, SampleError):
             raise own
@@ -92,4 +98,5 @@ class FolderDataset(ObjectDataset):
             visible=own,
             amodal=amodal,
             others=tuple(m for k, m in visible.items() if k != key.object_id and not isinstance(m, SampleError)),
+            image_file=str(file),
         )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from amodal.data.annotated import AnnotatedDataset, AnnotatedImage, Region
 from amodal.data.annotations import locate, root_path
-from amodal.data.cocolike import load_instances, read_instances
+from amodal.data.cocolike import category_names, load_instances, read_instances
 from amodal.errors import DatasetError
 
 LAYOUTS = {"2020": ("a_segm", "i_segm"), "instances": ("segmentation", "inmodal_seg")}
@@ -76,6 +76,7 @@ class KinsDataset(AnnotatedDataset):
 
     def read_images(self) -> Iterable[AnnotatedImage]:
         data = load_instances(self.annotations, HINT)
+        self.category_names = category_names(data)
         annotations = data["annotations"]
         if isinstance(annotations, list) and annotations:
             self.mask_keys = LAYOUTS[layout_of(annotations[0], self.annotations)]

@@ -134,7 +134,7 @@ class Summary:
         self.overall = Scores()
         self.by_bucket = [Scores() for _ in self.buckets]
         self.by_category: dict[str, Scores] = {}
-        self.objects = self.predicted = self.scored = self.unoccluded = self.disagreements = 0
+        self.objects = self.predicted = self.scored = self.unoccluded = self.disagreements = self.missing = 0
         self.skipped: Counter = Counter()
         self.unscored: Counter = Counter()
         self.seconds, self.timed = ExactSum(), 0
@@ -167,6 +167,7 @@ class Summary:
         """Time, memory, and the work of the inpainting methods, over every predicted row (so a resumed or
         merged run counts all its processes)."""
         self.predicted += 1
+        self.missing += bool(row.get("missing"))  # method=external: scored as an empty mask
         if row.get("seconds") is not None:
             self.seconds.units += ExactSum.units_of(row["seconds"])
             self.timed += 1
@@ -199,6 +200,7 @@ class Summary:
             "scored": self.scored,
             "unoccluded": self.unoccluded,
             "without_ground_truth": self.predicted - self.scored,
+            "missing": self.missing,
             "skipped": dict(sorted(self.skipped.items())),
             "unscored": dict(sorted(self.unscored.items())),
             "occlusion_disagreements": self.disagreements,

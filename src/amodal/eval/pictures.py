@@ -52,6 +52,11 @@ def panel(sample: Sample, prediction: Prediction, height: int = 256) -> np.ndarr
     tiles.append(("prediction", overlay(image, prediction.mask, COLOURS["prediction"])))
     if sample.amodal is not None:
         tiles.append(("ground truth A", overlay(image, sample.amodal, COLOURS["amodal"])))
+    return tile_row(tiles, height)
+
+
+def tile_row(tiles: list[tuple[str, np.ndarray]], height: int = 256) -> np.ndarray:
+    """(label, picture) pairs side by side, each scaled to ``height`` and labelled: one uint8 RGB row."""
     separator = np.full((height, 4, 3), 255, np.uint8)
     row = []
     for label, picture in tiles:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from amodal.errors import AmodalError
 from amodal.eval.identity import acting_choices, acting_values, differing, run_labels
 from amodal.eval.metrics import BUCKETS, UNOCCLUDED, bucket_key, bucket_label, summarize_with_baseline
 from amodal.eval.results import has_torn_tail, iter_rows
@@ -69,6 +70,9 @@ def load_run(path: Path, include_unoccluded: bool | None = None) -> RunRecord:
         metrics, baseline = summarize_with_baseline(iter_rows(path / RESULTS_FILE), buckets, include_unoccluded)
     else:
         metrics = json.loads((path / METRICS_FILE).read_text())
+        if metrics.get("metric") == "ap":  # eval.metric=ap: no rows, no buckets
+            raise AmodalError(f"{path} holds COCO AP/AR (eval.metric=ap), not mIoU: read its metrics.json, and "
+                              "give amodal-report the mIoU runs only")
     label = "/".join(Path(path).resolve().parts[-2:])
     return RunRecord(path=path, metrics=metrics, choices=choices, config=config, label=label, baseline=baseline,
                      status=run_status(path, config))
@@ -144,7 +148,7 @@ def number(value: float | None) -> str:
 def score(value: float | None, n: int | None) -> str:
     """An mIoU (%) with the number of objects behind it: ``81.0 (n=6)``; ``–`` where n is not known (an
     mIoU_occ of rows written before iou_occ was recorded)."""
-    return percent(value) if n is None else f"{percent(value)} (n={n})"
+    return percent(value) if n is None else cell({"miou": value, "n": n})
 
 
 METRICS = {"miou": ("mIoU", "n"), "miou_occ": ("mIoU_occ", "n_occ")}
@@ -155,6 +159,39 @@ def metric_score(scores: dict, metric: str) -> tuple[float | None, int | None]:
     """(value, objects) of ``metric`` in a metrics dict, a bucket or a category; (None, None) where the
     run predates it."""
     return scores.get(metric), scores.get(METRICS[metric][1])
+
+
+def cell(stats: dict) -> str:
+    """An mIoU (%) with what stands behind it, from a metrics or bucket dict: ``81.0 (n=6)``; with its
+    bootstrap interval (``eval/spread.py``) ``81.0 [79.2, 82.7] (n=6)``; for a group of seeds
+    ``81.0 ± 1.2 (n=6, 3 seeds)``."""
+    text = percent(stats["miou"])
+    if stats.get("miou_std") is not None:
+        text += f" ± {100 * stats['miou_std']:.1f}"
+    if "ci95" in stats:
+        text += " " + interval(stats["ci95"])
+    n = "–".join(map(str, stats["n_range"])) if stats.get("n_range") else str(stats["n"])
+    seeds = f", {stats['seeds']} seeds" if stats.get("seeds") else ""
+    return f"{text} (n={n}{seeds})"
+
+
+def interval(ci: list[float] | None) -> str:
+    """``[79.2, 82.7]`` in %, ``[–]`` where too few objects give none."""
+    return "[–]" if ci is None else f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+
+
+def spread_columns(records: list[RunRecord]) -> list[str]:
+    """The CSV's columns beside each mIoU for what ``--ci`` and ``--seeds`` added (none without them)."""
+    ci = any("ci95" in r.metrics for r in records)
+    seeds = any(r.metrics.get("seeds") for r in records)
+    return [*(["miou_ci_low", "miou_ci_high"] if ci else []), *(["miou_std", "seeds"] if seeds else [])]
+
+
+def spread_values(stats: dict, names: list[str]) -> list[str]:
+    low, high = stats.get("ci95") or (None, None)
+    values = {"miou_ci_low": number(_pct(low)), "miou_ci_high": number(_pct(high)),
+              "miou_std": number(_pct(stats.get("miou_std"))), "seeds": str(stats.get("seeds") or 1)}
+    return [values[name] for name in names]
 
 
 def setting_columns(records: list[RunRecord]) -> list[str]:
@@ -173,9 +210,8 @@ def runs_table(records: list[RunRecord]) -> tuple[list[str], list[list[str]]]:
     rows = []
     for record in records:
         m, settings = record.metrics, record.settings
-        rows.append([record.label, *(settings.get(k, "") for k in columns), score(m["miou"], m["n"]),
-                     *(score(b["miou"], b["n"]) for b in m["buckets"]), percent(m["pixel_iou"]),
-                     score(*metric_score(m, "miou_occ"))])
+        rows.append([record.label, *(settings.get(k, "") for k in columns), cell(m),
+                     *(cell(b) for b in m["buckets"]), percent(m["pixel_iou"]), score(*metric_score(m, "miou_occ"))])
     return with_status(header, rows, records)
 
 
@@ -191,14 +227,20 @@ def runs_csv(records: list[RunRecord]) -> str:
     own (mIoU_occ and n_occ empty for runs that predate them)."""
     columns = setting_columns(records)
     keys = [bucket_key(b["max_occlusion"]) for b in records[0].metrics["buckets"]] if records else []
-    header = ["run", *columns, "miou", "n", *(f"{name}_{k}" for k in keys for name in ("miou", "n")), "pixel_iou",
+    spread = spread_columns(records)
+    names = ["miou", *spread, "n"]
+    header = ["run", *columns, *names, *(f"{name}_{k}" for k in keys for name in names), "pixel_iou",
               "miou_occ", "n_occ", *(f"{name}_{k}" for k in keys for name in ("miou_occ", "n_occ"))]
     rows = []
+
+    def values(stats: dict) -> list[str]:
+        return [number(_pct(stats["miou"])), *spread_values(stats, spread), str(stats["n"])]
+
     for record in records:
         m, settings = record.metrics, record.settings
-        buckets = [x for b in m["buckets"] for x in (number(_pct(b["miou"])), str(b["n"]))]
+        buckets = [x for b in m["buckets"] for x in values(b)]
         hidden = [x for scores in (m, *m["buckets"]) for x in _numbers(*metric_score(scores, "miou_occ"))]
-        rows.append([record.label, *(settings.get(k, "") for k in columns), number(_pct(m["miou"])), str(m["n"]),
+        rows.append([record.label, *(settings.get(k, "") for k in columns), *values(m),
                      *buckets, number(_pct(m["pixel_iou"])), *hidden])
     return to_csv(*with_status(header, rows, records))
 
@@ -235,6 +277,17 @@ def latex_escape(text: str) -> str:
     return "".join(LATEX.get(char, char) for char in str(text))
 
 
+def latex_cell(stats: dict) -> str:
+    """``cell`` in LaTeX: ``81.0 $\\pm$ 1.2 {\\scriptsize [79.2, 82.7] $n$=6, 3 seeds}``."""
+    text = "--" if stats["miou"] is None else f"{100 * stats['miou']:.1f}"
+    if stats.get("miou_std") is not None:
+        text += rf" $\pm$ {100 * stats['miou_std']:.1f}"
+    small = [latex_escape(interval(stats["ci95"]))] if "ci95" in stats else []
+    n = "--".join(map(str, stats["n_range"])) if stats.get("n_range") else str(stats["n"])
+    small.append(r"$n$=" + n + (f", {stats['seeds']} seeds" if stats.get("seeds") else ""))
+    return text + r" {\scriptsize " + " ".join(small) + "}"
+
+
 def latex_score(value: float | None, n: int | None) -> str:
     """``81.0 {\\scriptsize n=6}`` (an mIoU in %, with its object count set small)."""
     text = "--" if value is None else f"{value:.1f}"
@@ -265,8 +318,7 @@ def runs_latex(records: list[RunRecord]) -> str:
     for record in records:
         m, settings = record.metrics, record.settings
         rows.append([latex_escape(record.label), *(latex_escape(settings.get(k, "")) for k in columns),
-                     latex_score(_pct(m["miou"]), m["n"]),
-                     *(latex_score(_pct(b["miou"]), b["n"]) for b in m["buckets"]),
+                     latex_cell(m), *(latex_cell(b) for b in m["buckets"]),
                      latex_score(_pct(m["pixel_iou"]), None),
                      latex_score(_pct(m.get("miou_occ")), m.get("n_occ")),
                      *([latex_escape(record.status or "finished")] if "status" in header else [])])

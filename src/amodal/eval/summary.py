@@ -126,6 +126,9 @@ def bucket_figure(records: list[RunRecord], tables: list[Comparison] = (), basel
     for record, style in zip(records, styles):
         axes.plot(x, _percent([b.get(metric) for b in record.metrics["buckets"]]), color=style.colour,
                   linestyle=style.line, marker=style.marker, markersize=5, linewidth=1.6, label=record.label)
+        if any("ci95" in b for b in record.metrics["buckets"]):  # amodal-report --ci: the 95 % interval
+            low, high = zip(*((b.get("ci95") or (None, None)) for b in record.metrics["buckets"]))
+            axes.fill_between(x, _percent(low), _percent(high), color=style.colour, alpha=0.15, linewidth=0)
     by_label = {r.label: s for r, s in zip(records, styles)}
     keys = [bucket_key(b["max_occlusion"]) for b in records[0].metrics["buckets"]]
     references = [t.table for t in tables if metric == "miou" and _paper_lines(axes, t, by_label, keys)]

@@ -80,8 +80,9 @@ unet:
 - Autoencoder: L1 reconstruction + {cfg.vae.kl_weight} × KL on random {cfg.vae.crop} px crops, then the latent
   scaling factor set to 1 / std of the validation latents (SD's 0.18215 is the same idea).
 - UNet: the usual noise-prediction MSE (ε-prediction) at t ~ U{{0, 999}}, SD's schedule; AdamW, linear
-  warm-up then cosine decay to a tenth; gradient clipping at 1; EMA of the weights
-(decay {cfg.unet.ema_decay}), which are the ones shipped.
+  warm-up then cosine decay to a tenth (transformers' `cosine_with_min_lr`, both phases); gradient clipping
+  at 1; EMA of the weights (diffusers' `EMAModel`: decay min({cfg.unet.ema_decay}, n/(n + 9)) at its n-th
+  update, the first one a copy), which are the ones shipped.
 {_leaked_pairs(leakage)}
 - Every step's randomness is a function of (seed, phase, step): resuming from a checkpoint continues
   the same run.
