@@ -147,3 +147,23 @@ def test_a_paper_column_the_paper_has_no_number_for_stays_empty_on_its_side(area
     (label, (miou, hidden)), = compare(spec, [record]).rows
     assert miou.paper == 70.0 and hidden.paper is None
     assert hidden.ours == pytest.approx(100 * record.metrics["miou_occ"]) and hidden.n == record.metrics["n_occ"]
+
+
+def test_seeds_made_one_row_average_miou_occ_and_the_categories_too(tmp_path):
+    """``--seeds`` must not show the first seed's mIoU_occ or categories as the group's."""
+    from amodal.eval.report import RunRecord
+    from amodal.eval.spread import seed_groups
+
+    def run(seed: int, miou_occ: float | None, cat: float) -> RunRecord:
+        metrics = {"miou": 0.5, "n": 4, "pixel_iou": 0.5, "miou_occ": miou_occ, "n_occ": 3, "buckets": [],
+                   "categories": {"cat": {"miou": cat, "miou_occ": miou_occ, "n": 2, "n_occ": 1}},
+                   "counts": {}}
+        record = RunRecord(path=tmp_path / str(seed), metrics=metrics, label=f"s/{seed}")
+        record.settings = {"method": "area", "runtime.seed": str(seed)}
+        return record
+
+    (group,) = seed_groups([run(1, 0.2, 0.4), run(2, 0.4, 0.8)])
+    assert group.metrics["miou_occ"] == pytest.approx(0.3) and group.metrics["n_occ"] == 3
+    assert group.metrics["categories"]["cat"]["miou"] == pytest.approx(0.6)
+    (unknown,) = seed_groups([run(1, 0.2, 0.4), run(2, None, 0.8)])  # a seed that predates iou_occ
+    assert unknown.metrics["miou_occ"] is None
