@@ -108,7 +108,8 @@ def test_a_run_logs_a_row_per_scored_object_and_its_files_as_an_artifact(tmp_pat
     scored = [r for r in read_rows(run_dir / "results.jsonl") if r.get("iou") is not None]
     (table,) = (run / "files" / "media" / "table").glob("objects_*.table.json")
     table = json.loads(table.read_text())
-    assert table["columns"] == ["dataset", "image_id", "object_id", "category", "occlusion_rate", "iou", "seconds"]
+    assert table["columns"] == ["dataset", "image_id", "object_id", "category", "occlusion_rate", "iou", "iou_occ",
+                                "seconds"]
     assert len(table["data"]) == len(scored) == metrics["counts"]["scored"] > 5
     assert table["data"] == [[r[c] for c in table["columns"]] for r in scored]
     log = (run / f"run-{run_id}.wandb").read_bytes()
