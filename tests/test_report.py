@@ -134,7 +134,7 @@ def test_every_miou_has_its_n_in_markdown_csv_and_latex(two_sweeps, tmp_path):
     body = latex[latex.index(r"\midrule") + len(r"\midrule"):latex.index(r"\bottomrule")].strip().splitlines()
     for line, m in zip(body, metrics):
         counts = [int(n) for n in re.findall(r"\$n\$=(\d+)", line)]
-        assert counts == [m["n"], *(b["n"] for b in m["buckets"])]
+        assert counts == [m["n"], *(b["n"] for b in m["buckets"]), m["n_occ"]]
 
 
 def test_latex_is_a_booktabs_table_with_a_caption_and_right_aligned_numbers(two_sweeps, tmp_path):
@@ -144,7 +144,7 @@ def test_latex_is_a_booktabs_table_with_a_caption_and_right_aligned_numbers(two_
     assert latex.index(r"\begin{table}") < latex.index(r"\caption{mIoU") < latex.index(r"\begin{tabular}")
     assert r"\toprule" in latex and r"\midrule" in latex and r"\bottomrule" in latex and r"\end{table}" in latex
     (align,) = re.findall(r"\\begin\{tabular\}\{(\w+)\}", latex)
-    assert align == "lll" + "r" * 8  # run, method, eval.include_unoccluded | mIoU, six buckets, pixel IoU
+    assert align == "lll" + "r" * 9  # run, method, eval.include_unoccluded | mIoU, six buckets, pixel IoU, mIoU_occ
     header = latex.splitlines()[latex.splitlines().index(r"\toprule") + 1]
     assert header.startswith(r"run & method & eval.include\_unoccluded & mIoU & $\leq$50\% &")
 

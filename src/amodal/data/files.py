@@ -16,6 +16,7 @@ import re
 import secrets
 import stat
 import warnings
+from collections.abc import Iterable
 from numbers import Real
 from pathlib import Path
 
@@ -223,16 +224,20 @@ def find_image(folder: Path, stem: str) -> Path | None:
     return next(iter(found.values()), None)
 
 
-def write_atomic(path: str | Path, data: str | bytes) -> None:
+def write_atomic(path: str | Path, data: str | bytes | Iterable[str]) -> None:
     """Write a whole file or nothing: into a temporary file beside it, then renamed over it, so a crash
-    or a full disk never leaves it half-written (the old content stays)."""
+    or a full disk never leaves it half-written (the old content stays). ``data`` may be lines as they
+    are made (a merge's million rows, never held at once); an error while making them writes nothing."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask's permissions
     try:
         with os.fdopen(handle, "wb") as file:
-            file.write(data.encode() if isinstance(data, str) else data)
+            if isinstance(data, (str, bytes)):
+                file.write(data.encode() if isinstance(data, str) else data)
+            else:
+                file.writelines(line.encode() for line in data)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

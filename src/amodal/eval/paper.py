@@ -15,8 +15,10 @@ An experiment (``conf/experiment/<name>.yaml``) transcribes each table it reprod
           - {label: "best", match: {area: hull}, reduce: max, values: [...]}   # several runs: the best
 
 A key in ``where``/``match`` is a config group's choice (``dataset``, ``variant``, ``area``, …) or a
-dotted config key (``backbone.s``). Metrics: ``miou``, ``pixel_iou``, ``le50`` … ``le05`` (in %),
-``seconds`` (per object), ``memory_gb`` (peak), ``n``.
+dotted config key (``backbone.s``). Metrics: ``miou``, ``pixel_iou``, ``miou_occ`` (the hidden part's),
+``le50`` … ``le05`` (in %), ``seconds`` (per object), ``memory_gb`` (peak), ``n``. A row with fewer
+``values`` than columns has no paper number in the columns after them (a metric the paper does not report,
+such as mIoU_occ, stays empty on its side).
 
 A cell is filled from exactly one run. Where several runs fit a row (a sweep over something the row does
 not name), the cell stays empty and the report warns, naming the runs, unless the row or its table says
@@ -46,7 +48,7 @@ from amodal.eval.identity import format_value
 from amodal.eval.metrics import bucket_key
 from amodal.eval.report import RunRecord, latex_escape, latex_score, latex_table, number
 
-PERCENT = ("miou", "pixel_iou")
+PERCENT = ("miou", "pixel_iou", "miou_occ")
 REDUCTIONS = ("max", "min", "mean")
 PER_OBJECT = ("seconds", "memory_gb")
 """Metrics of one object at a time: the same on the first 100 objects as on all of them."""
@@ -66,17 +68,19 @@ def metric(metrics: dict, name: str) -> float | None:
     for bucket in metrics["buckets"]:
         if bucket_key(bucket["max_occlusion"]) == name:
             return None if bucket["miou"] is None else 100 * bucket["miou"]
-    raise KeyError(f"unknown metric {name!r}: use miou, pixel_iou, le50…le05, seconds, memory_gb or n")
+    raise KeyError(f"unknown metric {name!r}: use miou, pixel_iou, miou_occ, le50…le05, seconds, memory_gb or n")
 
 
-def count(metrics: dict, name: str) -> int:
-    """The objects behind a metric: the bucket's for ``le30``, the scored ones for mIoU, the predicted
-    ones for time and memory."""
+def count(metrics: dict, name: str) -> int | None:
+    """The objects behind a metric: the bucket's for ``le30``, the scored ones for mIoU, those with a hidden
+    part for mIoU_occ (None for a run that predates it), the predicted ones for time and memory."""
     for bucket in metrics["buckets"]:
         if bucket_key(bucket["max_occlusion"]) == name:
             return int(bucket["n"])
     if name in ("seconds", "memory_gb"):
         return int(metrics.get("counts", {}).get("predicted", metrics["n"]))
+    if name == "miou_occ":
+        return metrics.get("n_occ")
     return int(metrics["n"])
 
 
@@ -251,11 +255,16 @@ def _reduction(spec: dict, row: dict) -> str | None:
     return reduce
 
 
+def _fewest(counts) -> int | None:
+    """The smallest object count, leaving out the unknown ones (None when none is known)."""
+    return min((n for n in counts if n is not None), default=None)
+
+
 def _reduce(found: list[tuple[float, int, str]], how: str) -> Cell:
     """One cell of several runs' (value, n, label): the best, the worst, or their mean."""
     if how == "mean":
         value = math.fsum(v for v, _, _ in found) / len(found)  # exact sum: the same in any order
-        return Cell(value, None, min(n for _, n, _ in found), sorted(label for _, _, label in found))
+        return Cell(value, None, _fewest(n for _, n, _ in found), sorted(label for _, _, label in found))
     pick = max if how == "max" else min
     value, n, label = pick(found, key=lambda x: (x[0], x[1] if how == "max" else -x[1]))
     return Cell(value, None, n, [label])
@@ -374,7 +383,8 @@ def compare(spec: dict, records: list[RunRecord]) -> Comparison:
     for row in spec["rows"]:
         cells, ambiguous = [], set()
         how = _reduction(spec, row)
-        for column, paper in zip(columns, row["values"]):
+        values = list(row["values"]) + [None] * (len(columns) - len(row["values"]))
+        for column, paper in zip(columns, values):
             name, conditions = parse_column(column)
             cell = Cell(None, None)
             if "match" in row:
@@ -385,7 +395,7 @@ def compare(spec: dict, records: list[RunRecord]) -> Comparison:
                     found = [(metric(r.metrics, name), count(r.metrics, name), r.label) for r in fits]
                     scored = [f for f in found if f[0] is not None]
                     cell = (_reduce(scored, how or "max") if scored  # one run: its value
-                            else Cell(None, None, min(n for _, n, _ in found), sorted(r.label for r in fits)))
+                            else Cell(None, None, _fewest(n for _, n, _ in found), sorted(r.label for r in fits)))
                     paper_choices, paper_values = paper_setting(spec, row, conditions)
                     cell.differs = _union(differences(r, paper_choices, paper_values, name in PER_OBJECT)
                                           for r in fits if r.label in cell.runs)

@@ -21,8 +21,8 @@ from omegaconf import OmegaConf
 
 from amodal.errors import AmodalError
 from amodal.eval.identity import acting_choices, acting_values, differing, run_labels
-from amodal.eval.metrics import BUCKETS, UNOCCLUDED, bucket_key, bucket_label, summarize, visible_baseline
-from amodal.eval.results import has_torn_tail, read_rows
+from amodal.eval.metrics import BUCKETS, UNOCCLUDED, bucket_key, bucket_label, summarize_with_baseline
+from amodal.eval.results import has_torn_tail, iter_rows
 from amodal.eval.run_folder import MERGED_FILE, METRICS_FILE, RESULTS_FILE, written_config
 
 
@@ -69,11 +69,7 @@ def load_run(path: Path, include_unoccluded: bool | None = None) -> RunRecord:
         if include_unoccluded is None:
             include_unoccluded = bool(eval_cfg.get("include_unoccluded", False))
         buckets = tuple(eval_cfg.get("buckets", BUCKETS))
-        rows = read_rows(path / RESULTS_FILE)
-        metrics = summarize(rows, buckets, include_unoccluded)
-        visible = visible_baseline(rows)
-        if visible is not None:
-            baseline = summarize(visible, buckets, include_unoccluded)
+        metrics, baseline = summarize_with_baseline(iter_rows(path / RESULTS_FILE), buckets, include_unoccluded)
     else:
         metrics = json.loads((path / METRICS_FILE).read_text())
         if metrics.get("metric") == "ap":  # eval.metric=ap: no rows, no buckets
@@ -219,9 +215,20 @@ def number(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
-def score(value: float | None, n: int) -> str:
-    """An mIoU (%) with the number of objects behind it: ``81.0 (n=6)``."""
-    return cell({"miou": value, "n": n})
+def score(value: float | None, n: int | None) -> str:
+    """An mIoU (%) with the number of objects behind it: ``81.0 (n=6)``; ``–`` where n is not known (an
+    mIoU_occ of rows written before iou_occ was recorded)."""
+    return percent(value) if n is None else cell({"miou": value, "n": n})
+
+
+METRICS = {"miou": ("mIoU", "n"), "miou_occ": ("mIoU_occ", "n_occ")}
+"""The per-object means a table or the plot can show: their titles and the key of their object count."""
+
+
+def metric_score(scores: dict, metric: str) -> tuple[float | None, int | None]:
+    """(value, objects) of ``metric`` in a metrics dict, a bucket or a category; (None, None) where the
+    run predates it."""
+    return scores.get(metric), scores.get(METRICS[metric][1])
 
 
 def cell(stats: dict) -> str:
@@ -265,15 +272,16 @@ def setting_columns(records: list[RunRecord]) -> list[str]:
 
 
 def runs_table(records: list[RunRecord]) -> tuple[list[str], list[list[str]]]:
-    """(header, rows): the run, its settings, mIoU overall and per bucket (each with n), pixel IoU."""
+    """(header, rows): the run, its settings, mIoU overall and per bucket (each with n), pixel IoU, and
+    mIoU_occ (the hidden part's, with the objects that have one)."""
     columns = setting_columns(records)
     bucket_names = [b["label"] for b in records[0].metrics["buckets"]] if records else []
-    header = ["run", *columns, "mIoU", *bucket_names, "pixel IoU"]
+    header = ["run", *columns, "mIoU", *bucket_names, "pixel IoU", "mIoU_occ"]
     rows = []
     for record in records:
         m, settings = record.metrics, record.settings
         rows.append([record.label, *(settings.get(k, "") for k in columns), cell(m),
-                     *(cell(b) for b in m["buckets"]), percent(m["pixel_iou"])])
+                     *(cell(b) for b in m["buckets"]), percent(m["pixel_iou"]), score(*metric_score(m, "miou_occ"))])
     return with_status(header, rows, records)
 
 
@@ -285,12 +293,14 @@ def with_status(header: list[str], rows: list[list[str]], records: list[RunRecor
 
 
 def runs_csv(records: list[RunRecord]) -> str:
-    """The runs table as numbers: mIoU and pixel IoU in %, each bucket's n in a column of its own."""
+    """The runs table as numbers: mIoU, pixel IoU and mIoU_occ in %, each bucket's n in a column of its
+    own (mIoU_occ and n_occ empty for runs that predate them)."""
     columns = setting_columns(records)
     keys = [bucket_key(b["max_occlusion"]) for b in records[0].metrics["buckets"]] if records else []
     spread = spread_columns(records)
     names = ["miou", *spread, "n"]
-    header = ["run", *columns, *names, *(f"{name}_{k}" for k in keys for name in names), "pixel_iou"]
+    header = ["run", *columns, *names, *(f"{name}_{k}" for k in keys for name in names), "pixel_iou",
+              "miou_occ", "n_occ", *(f"{name}_{k}" for k in keys for name in ("miou_occ", "n_occ"))]
     rows = []
 
     def values(stats: dict) -> list[str]:
@@ -299,13 +309,18 @@ def runs_csv(records: list[RunRecord]) -> str:
     for record in records:
         m, settings = record.metrics, record.settings
         buckets = [x for b in m["buckets"] for x in values(b)]
+        hidden = [x for scores in (m, *m["buckets"]) for x in _numbers(*metric_score(scores, "miou_occ"))]
         rows.append([record.label, *(settings.get(k, "") for k in columns), *values(m),
-                     *buckets, number(_pct(m["pixel_iou"]))])
+                     *buckets, number(_pct(m["pixel_iou"])), *hidden])
     return to_csv(*with_status(header, rows, records))
 
 
 def _pct(value: float | None) -> float | None:
     return None if value is None else 100 * value
+
+
+def _numbers(value: float | None, n: int | None) -> tuple[str, str]:
+    return number(_pct(value)), "" if n is None else str(n)
 
 
 def to_markdown(header: list[str], rows: list[list[str]]) -> str:
@@ -379,6 +394,7 @@ def runs_latex(records: list[RunRecord]) -> str:
         rows.append([latex_escape(record.label), *(latex_escape(settings.get(k, "")) for k in columns),
                      latex_cell(m), *(latex_cell(b) for b in m["buckets"]),
                      latex_score(_pct(m["pixel_iou"]), None),
+                     latex_score(_pct(m.get("miou_occ")), m.get("n_occ")),
                      *([latex_escape(record.status or "finished")] if "status" in header else [])])
     sweeps = sorted({r.label.rsplit("/", 1)[0] for r in records})
     caption = f"{RUNS_CAPTION}. Runs of {', '.join(sweeps)}."
@@ -390,9 +406,29 @@ def bucket_table(metrics: dict) -> str:
     header = ["", "all", *(bucket_label(b["max_occlusion"]) for b in metrics["buckets"])]
     miou = ["mIoU", percent(metrics["miou"]), *(percent(b["miou"]) for b in metrics["buckets"])]
     count = ["n", str(metrics["n"]), *(str(b["n"]) for b in metrics["buckets"])]
+    hidden = ["mIoU_occ", *(percent(m.get("miou_occ")) for m in (metrics, *metrics["buckets"]))]
+    count_hidden = ["n_occ", *(str(m.get("n_occ")) for m in (metrics, *metrics["buckets"]))]
     counts = metrics["counts"]
     notes = f"objects: {counts['objects']}, scored: {counts['scored']}, unoccluded: {counts['unoccluded']}"
     for what in ("unscored", "skipped"):
         if counts.get(what):
             notes += f", {what}: " + ", ".join(f"{v} ({k})" for k, v in counts[what].items())
-    return to_markdown(header, [miou, count]) + "\n" + notes
+    return to_markdown(header, [miou, count, hidden, count_hidden]) + "\n" + notes
+
+
+def category_table(records: list[RunRecord], metric: str = "miou") -> tuple[list[str], list[list[str]]]:
+    """(header, rows): one row per category that some run names, one column per run, each cell the run's
+    ``metric`` (%) on that category with its objects; a last row with all objects."""
+    names = sorted({name for record in records for name in record.metrics.get("categories") or {}})
+    header = ["category", *(record.label for record in records)]
+    rows = [[name, *(score(*metric_score((r.metrics.get("categories") or {}).get(name, {"n": 0}), metric))
+                     for r in records)] for name in names]
+    rows.append(["all", *(score(*metric_score(r.metrics, metric)) for r in records)])
+    return header, rows
+
+
+def category_markdown(records: list[RunRecord], metric: str = "miou") -> str:
+    title, count = METRICS[metric]
+    text = (f"{title} (%) by category, over the objects mIoU counts ({count}: those behind each number"
+            + (", the ones with a hidden part" if metric == "miou_occ" else "") + ").\n\n")
+    return text + to_markdown(*category_table(records, metric)) + "\n"
