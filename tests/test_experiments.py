@@ -47,7 +47,7 @@ def test_every_experiment_runs_tiny_and_reports_beside_the_paper(name, tmp_path)
     expected = 2 if name == "search" else sweep_size(name)
     assert len(runs) == expected
     for run in runs:
-        assert json.loads((run / "metrics.json").read_text())["counts"]["objects"] == 4
+        assert json.loads((run / "metrics.json").read_text())["n"] == 4  # dataset.limit counts scored objects
     assert (sweep / "report" / "report.md").is_file() and (sweep / "report" / "buckets.png").is_file()
     report = cli("amodal-report", str(sweep))
     assert report.returncode == 0, report.stderr
