@@ -41,8 +41,9 @@ def test_the_quickstart_prints_no_warnings_or_loading_bars_and_one_wandb_line(tm
 
     # the bar's last mIoU is the table's "all" column and metrics.json's mIoU (occluded objects only)
     last = re.findall(r"mIoU (\d+\.\d)", bars[-1])[-1]
-    header, _, miou_row, _, _ = others[finished + 1:]
+    header, _, miou_row, _, occ_row, _, _ = others[finished + 1:]
     assert header.split("|")[2].strip() == "all" and miou_row.split("|")[2].strip() == last
+    assert occ_row.split("|")[1].strip() == "mIoU_occ"
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert f"{100 * metrics['miou']:.1f}" == last and metrics["counts"]["unoccluded"] > 0
 

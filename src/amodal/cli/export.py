@@ -63,6 +63,8 @@ def export(dataset: ObjectDataset, include_unoccluded: bool, images_dir: Path) -
     objects, left_out = [], Counter()
     written: dict[str, Path] = {}
     for key in dataset.keys():
+        if len(objects) == dataset.limit:  # dataset.limit counts the objects a run scores, as the runner does
+            break
         try:
             sample = dataset.load(key)
         except SampleError as err:
