@@ -8,14 +8,18 @@ decompression-bomb limit, ``limit_image_pixels``) is refused before it is decode
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
 import re
 import secrets
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from numbers import Real
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -122,15 +126,17 @@ def read_mask(path: str | Path, shape: tuple[int, int] | None = None, soft: Soft
 
 
 def write_mask(path: str | Path, mask: np.ndarray) -> None:
-    """A mask as an 8-bit PNG, 255 inside."""
+    """A mask as an 8-bit PNG, 255 inside, written whole or not at all (``save_png``)."""
     save_png(path, mask.astype(np.uint8) * 255)
 
 
 def save_png(path: str | Path, picture: np.ndarray) -> None:
-    """A uint8 picture (H×W×3 RGB, or H×W grey) as a PNG, its folder made if need be."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(picture).save(path)
+    """A uint8 picture (H×W×3 RGB, or H×W grey) as a PNG, its folder made if need be: encoded in memory and
+    written by ``write_atomic``, so a full disk leaves no 0-byte file and a link at ``path`` is replaced,
+    never written through."""
+    png = io.BytesIO()
+    Image.fromarray(picture).save(png, format="PNG")
+    write_atomic(path, png.getvalue())
 
 
 def safe_name(text: str) -> str:
@@ -152,17 +158,26 @@ def find_image(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def write_atomic(path: str | Path, data: str | bytes) -> None:
-    """Write a whole file or nothing: into a temporary file beside it, then renamed over it, so a crash
-    or a full disk never leaves it half-written (the old content stays)."""
+@contextmanager
+def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary handle on a temporary file beside ``path``, renamed over it when the block ends without an
+    error and removed otherwise: the file is there whole or not at all (for files written in parts)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask's permissions
     try:
         with os.fdopen(handle, "wb") as file:
-            file.write(data.encode() if isinstance(data, str) else data)
+            yield file
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write a whole file or nothing: into a temporary file beside it, then renamed over it, so a crash
+    or a full disk never leaves it half-written (the old content stays). A symbolic link at ``path`` is
+    replaced by the file, its target left as it was."""
+    with atomic_file(path) as file:
+        file.write(data.encode() if isinstance(data, str) else data)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from amodal.data.files import atomic_file, write_atomic
 from amodal.errors import AmodalError
 from amodal.eval.metrics import BUCKETS, summarize
 from amodal.eval.results import read_rows, row_key
@@ -24,6 +25,7 @@ from amodal.eval.run_folder import (
     RESULTS_FILE,
     RESUME_FILE,
     differences,
+    read_fingerprint,
     written_config,
 )
 
@@ -64,7 +66,7 @@ def read_shard(path: Path) -> ShardRun:
     resume = path / RESUME_FILE
     if not resume.exists():
         raise MergeError(f"{path} has no {RESUME_FILE}: it is not a run folder written by amodal-run")
-    fingerprint = json.loads(resume.read_text())
+    fingerprint = read_fingerprint(resume)
     config = written_config(path)
     shard = config.get("shard") or fingerprint.get("shard") or {}
     try:
@@ -86,7 +88,7 @@ def check_shards(shards: list[ShardRun], partial: bool = False) -> None:
         if shard.fingerprint != first.fingerprint:
             raise MergeError(
                 f"{first.path} and {shard.path} ran different configs "
-                f"(differ in: {differences(first.fingerprint, shard.fingerprint)}); "
+                f"(differ in: {differences(first.fingerprint, shard.fingerprint, first.config)}); "
                 "merge only the shards of one run"
             )
         if shard.config.get("eval") != first.config.get("eval"):
@@ -150,43 +152,39 @@ def merge(paths: list[str | Path], out: str | Path, partial: bool = False) -> di
     metrics = summarize(
         rows, tuple(eval_cfg.get("buckets", BUCKETS)), bool(eval_cfg.get("include_unoccluded", False))
     )
+    # every file whole (temporary file and rename), results.jsonl last: a merge killed midway leaves no
+    # results.jsonl, so the same command merges again
     out.mkdir(parents=True, exist_ok=True)
-    with (out / RESULTS_FILE).open("w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(out / METRICS_FILE, json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
     _write_unsharded_config(shards[0], out)
-    (out / MERGED_FILE).write_text(
-        json.dumps(
-            {
-                "shard_count": shards[0].count,
-                "shards": {s.index: str(s.path) for s in sorted(shards, key=lambda s: s.index)},
-                "partial": sorted({s.index for s in shards}) != list(range(shards[0].count))
-                or not all(s.finished for s in shards),
-                "unfinished": sorted(s.index for s in shards if not s.finished),
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    merged = {
+        "shard_count": shards[0].count,
+        "shards": {s.index: str(s.path) for s in sorted(shards, key=lambda s: s.index)},
+        "partial": sorted({s.index for s in shards}) != list(range(shards[0].count))
+        or not all(s.finished for s in shards),
+        "unfinished": sorted(s.index for s in shards if not s.finished),
+    }
+    write_atomic(out / MERGED_FILE, json.dumps(merged, indent=2) + "\n")
+    with atomic_file(out / RESULTS_FILE) as handle:
+        handle.writelines((json.dumps(row, ensure_ascii=False) + "\n").encode() for row in rows)
     return metrics
 
 
 def _write_unsharded_config(shard: ShardRun, out: Path) -> None:
     """The configs an unsharded run would have written, so amodal-report and resuming read the merged
     folder like any run folder."""
-    (out / RESUME_FILE).write_text(
-        json.dumps({**shard.fingerprint, "shard": {"index": 0, "count": 1}}, indent=2) + "\n"
-    )
+    unsharded = {**shard.fingerprint, "shard": {"index": 0, "count": 1}}
+    write_atomic(out / RESUME_FILE, json.dumps(unsharded, indent=2) + "\n")
     hydra_dir = shard.path / HYDRA_DIR
     if not hydra_dir.is_dir():
         return
     (out / HYDRA_DIR).mkdir(exist_ok=True)
     config = {**shard.config, "shard": {"index": 0, "count": 1}}
-    (out / HYDRA_DIR / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    write_atomic(out / HYDRA_DIR / "config.yaml", yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     resolved_file = hydra_dir / "resolved.yaml"
     if resolved_file.exists():
         resolved = {**(yaml.safe_load(resolved_file.read_text()) or {}), "shard": {"index": 0, "count": 1}}
-        (out / HYDRA_DIR / "resolved.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
+        write_atomic(out / HYDRA_DIR / "resolved.yaml", yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
     overrides_file = hydra_dir / "overrides.yaml"
     if overrides_file.exists():
         overrides = [
@@ -194,6 +192,6 @@ def _write_unsharded_config(shard: ShardRun, out: Path) -> None:
             for o in yaml.safe_load(overrides_file.read_text()) or []
             if not str(o).lstrip("+~").startswith("shard.")
         ]
-        (out / HYDRA_DIR / "overrides.yaml").write_text(yaml.safe_dump(overrides, allow_unicode=True))
+        write_atomic(out / HYDRA_DIR / "overrides.yaml", yaml.safe_dump(overrides, allow_unicode=True))
     if (hydra_dir / "hydra.yaml").exists():
-        (out / HYDRA_DIR / "hydra.yaml").write_text((hydra_dir / "hydra.yaml").read_text())
+        write_atomic(out / HYDRA_DIR / "hydra.yaml", (hydra_dir / "hydra.yaml").read_text())
