@@ -13,7 +13,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from amodal.errors import AmodalError
+from amodal.errors import AmodalError, storage_error
 from amodal.eval.report import find_runs, load_runs, runs_csv, runs_latex, unpredicted_unoccluded
 from amodal.eval.summary import comparisons, log_summary_run, report_markdown, write_report
 
@@ -70,16 +70,24 @@ def main(argv: list[str] | None = None) -> int:
     for warning in (w for table in tables for w in table.warnings):
         print(f"amodal-report: warning: {warning}", file=sys.stderr)
     print(report_markdown(records, tables), end="")
-    if args.csv:
-        args.csv.write_text(runs_csv(records))
-    if args.latex:
-        args.latex.write_text(runs_latex(records))
-    if args.out:
-        files = write_report(records, args.out, tables, baseline=args.baseline)
-        print(f"\nwritten: {', '.join(str(p) for p in files.values())}")
-        if args.wandb:
-            log_summary_run(records, files, project=args.wandb_project, group=args.wandb_group,
-                            mode=args.wandb_mode)
+    try:
+        if args.csv:
+            args.csv.write_text(runs_csv(records))
+        if args.latex:
+            args.latex.write_text(runs_latex(records))
+        if args.out:
+            files = write_report(records, args.out, tables, baseline=args.baseline)
+            print(f"\nwritten: {', '.join(str(p) for p in files.values())}")
+            if args.wandb:
+                log_summary_run(records, files, project=args.wandb_project, group=args.wandb_group,
+                                mode=args.wandb_mode)
+    except OSError as err:
+        problem = storage_error(err, str(args.out or args.csv or args.latex),
+                                "free space or make it writable, or choose another --out, --csv or --latex")
+        if problem is None:
+            raise
+        print(f"amodal-report: error: {problem}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -173,6 +173,7 @@ def _hydra_main(cfg: DictConfig) -> float:
 
 
 def main() -> None:
+    logging.raiseExceptions = False  # a full disk under run.log: the one error line, not a trace per record
     _hydra_main()
 
 
