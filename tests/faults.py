@@ -8,6 +8,7 @@ by patching the writes instead:
     python -m tests.faults slow-rows <run folder> <overrides...>    # each row takes half a second more
     python -m tests.faults full-at-output-3 <run folder> <overrides...>  # the 3rd object's mask or panel hits
                                                                     # the file size limit (EFBIG), a real one
+    python -m tests.faults fills-after-2 <run folder> <overrides...>  # after the 2nd row no file may grow (EFBIG)
     python -m tests.faults file-size-limit-0 <folder> amodal-report <args...>  # no file may grow: EFBIG; with
                                                                     # another console script than amodal-run
 
@@ -104,6 +105,25 @@ def full_at_output(objects: int) -> None:
     RunOutputs.write = write
 
 
+def fills_after(rows: int) -> None:
+    """The disk fills up once ``rows`` more result rows are written: from then on no file may grow (EFBIG),
+    run.log included, so what the run logs before its next row fails too."""
+    import resource
+
+    from amodal.eval.results import ResultsLog
+
+    real_append = ResultsLog.append
+    written = [0]
+
+    def append(self, row):
+        real_append(self, row)
+        written[0] += 1
+        if written[0] == rows:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    ResultsLog.append = append
+
+
 def slow_rows(seconds: float) -> None:
     """Each result row is written ``seconds`` later than it would be."""
     import time
@@ -127,6 +147,8 @@ if __name__ == "__main__":
         slow_rows(0.5)
     elif fault == "file-size-limit-0":
         file_size_limit_0()
+    elif fault.startswith("fills-after-"):
+        fills_after(int(fault.removeprefix("fills-after-")))
     elif fault.startswith("full-at-output-"):
         full_at_output(int(fault.removeprefix("full-at-output-")))
     else:

@@ -302,6 +302,10 @@ CASES = [
     # items 4 and 8: a full disk (EFBIG: a file size limit) at the 3rd object's mask; doubt: no logging tracebacks
     Case("disk full at a mask", fault("full-at-output-3", *VISIBLE, "output.save_masks=true"), 2,
          "File too large; free space", then=every_mask_whole_after_a_rerun, never_says="Logging error"),
+    Case("disk full, then a warning before the next row",
+         fault("fills-after-2", *QUIET, "logger=none", "method=visible", "dataset=cocoa", "dataset.root={tmp}/cocoa",
+               "runtime.max_image_pixels=100"),  # every object skipped, each with a warning before its row
+         2, "File too large; free space", cocoa, never_says="Logging error"),
     # item 13: links inside the run folder are not followed
     Case("run.lock a link", run(*VISIBLE), 2, "run.lock is a symbolic link, which a run would truncate",
          run_lock_a_link, the_link_target_is_untouched),
