@@ -288,7 +288,7 @@ CASES = [
          lambda tmp: ["amodal-merge", str(tmp / "run"), "--out", str(tmp / "merged")], 2,
          "resume.json is not a JSON object", resume_json_a_list),
     *[Case(f"row with {what}: {script}", command, 2, f"results.jsonl line 2 is not a result row ({why})", prepare)
-      for what, why, prepare in (("null ids", "image_id is null", null_ids),
+      for what, why, prepare in (("null ids", "image_id is null, not a string or a number", null_ids),
                                  ("no occlusion_rate", "no occlusion_rate", no_occlusion_rate))
       for script, command in (("run", run(*VISIBLE)),
                               ("report", lambda tmp: ["amodal-report", str(tmp / "run")]),
@@ -298,7 +298,7 @@ CASES = [
          "report: Read-only file system; free space or make it writable", copy_base),
     Case("report --out on a full disk (EFBIG)",
          fault("file-size-limit-0", "amodal-report", "{tmp}/run", "--out", "{tmp}/report"), 2,
-         "report.md: File too large; free space or make it writable", copy_base),
+         "report: File too large; free space or make it writable", copy_base),
     # items 4 and 8: a full disk (EFBIG: a file size limit) at the 3rd object's mask; doubt: no logging tracebacks
     Case("disk full at a mask", fault("full-at-output-3", *VISIBLE, "output.save_masks=true"), 2,
          "File too large; free space", then=every_mask_whole_after_a_rerun, never_says="Logging error"),
