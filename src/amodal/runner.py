@@ -78,6 +78,8 @@ class RunOutputs:
         self.save_masks, self.pictures, self.logger = save_masks, pictures, logger
         panels = sorted(self.pictures_dir.glob("*.png")) if self.pictures_dir.exists() else []
         self.broken_panels = {p.stem for p in panels if not complete_png(p)}
+        for name in self.broken_panels:  # garbage: redrawn below when its object is predicted again
+            (self.pictures_dir / f"{name}.png").unlink(missing_ok=True)
         self.pictured = len(panels) - len(self.broken_panels)
         self.redraw: set[ObjectKey] = set()
 
