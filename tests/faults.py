@@ -6,6 +6,11 @@ by patching the writes instead:
     python -m tests.faults read-only <run folder> <overrides...>   # nothing in the folder can be written
     python -m tests.faults full-after-2 <run folder> <overrides...> # the 3rd result row hits a full disk
     python -m tests.faults slow-rows <run folder> <overrides...>    # each row takes half a second more
+    python -m tests.faults full-at-output-3 <run folder> <overrides...>  # the 3rd object's mask or panel hits
+                                                                    # the file size limit (EFBIG), a real one
+    python -m tests.faults fills-after-2 <run folder> <overrides...>  # after the 2nd row no file may grow (EFBIG)
+    python -m tests.faults file-size-limit-0 <folder> amodal-report <args...>  # no file may grow: EFBIG; with
+                                                                    # another console script than amodal-run
 
 (A slow run holds its folder long enough that a second one started beside it always meets it, however
 loaded the machine is.)
@@ -74,6 +79,51 @@ def full_after(rows: int) -> None:
     ResultsLog.append = append
 
 
+def file_size_limit_0() -> None:
+    """From the start, no file may grow (``ulimit -f 0``): every write that adds a byte fails with EFBIG."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
+def full_at_output(objects: int) -> None:
+    """The ``objects``-th object's files (mask, panel) meet a file size limit of 0 bytes (``ulimit -f 0``, as
+    the kernel enforces it: EFBIG; Python ignores SIGXFSZ), and so does every later write of the process."""
+    import resource
+
+    from amodal.runner import RunOutputs
+
+    real_write = RunOutputs.write
+    written = [0]
+
+    def write(self, sample, prediction):
+        written[0] += 1
+        if written[0] >= objects:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+        real_write(self, sample, prediction)
+
+    RunOutputs.write = write
+
+
+def fills_after(rows: int) -> None:
+    """The disk fills up once ``rows`` more result rows are written: from then on no file may grow (EFBIG),
+    run.log included, so what the run logs before its next row fails too."""
+    import resource
+
+    from amodal.eval.results import ResultsLog
+
+    real_append = ResultsLog.append
+    written = [0]
+
+    def append(self, row):
+        real_append(self, row)
+        written[0] += 1
+        if written[0] == rows:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    ResultsLog.append = append
+
+
 def slow_rows(seconds: float) -> None:
     """Each result row is written ``seconds`` later than it would be."""
     import time
@@ -90,14 +140,25 @@ def slow_rows(seconds: float) -> None:
 
 
 if __name__ == "__main__":
-    fault, folder, overrides = sys.argv[1], Path(sys.argv[2]).resolve(), sys.argv[3:]
+    fault, folder, arguments = sys.argv[1], Path(sys.argv[2]).resolve(), sys.argv[3:]
     if fault == "read-only":
         read_only(folder)
     elif fault == "slow-rows":
         slow_rows(0.5)
+    elif fault == "file-size-limit-0":
+        file_size_limit_0()
+    elif fault.startswith("fills-after-"):
+        fills_after(int(fault.removeprefix("fills-after-")))
+    elif fault.startswith("full-at-output-"):
+        full_at_output(int(fault.removeprefix("full-at-output-")))
     else:
         full_after(int(fault.removeprefix("full-after-")))
+    if arguments and arguments[0] in ("amodal-report", "amodal-merge"):
+        from importlib import import_module
+
+        cli = import_module(f"amodal.cli.{arguments[0].removeprefix('amodal-')}")
+        sys.exit(cli.main(arguments[1:]))
     from amodal.cli.run import main
 
-    sys.argv = ["amodal-run", f"hydra.run.dir={folder}", *overrides]
+    sys.argv = ["amodal-run", f"hydra.run.dir={folder}", *arguments]
     main()

@@ -123,8 +123,9 @@ def huge_image_in_a_dataset(tmp_path: Path, request) -> Case:
     write_png(root / "images" / "zbig.png", np.full((*big.shape, 3), 90, np.uint8))
     write_png(root / "visible" / "zbig" / "0.png", big)
     write_png(root / "amodal" / "zbig" / "0.png", big)
-    overrides = ["dataset=folder", f"dataset.root={root}", "method=visible"]
-    command = amodal_run(tmp_path / "run", *overrides, "runtime.max_image_pixels=20000")
+    # the limit in the first run's overrides too: a resume may raise runtime.max_image_pixels, not lower it
+    overrides = ["dataset=folder", f"dataset.root={root}", "method=visible", "runtime.max_image_pixels=20000"]
+    command = amodal_run(tmp_path / "run", *overrides)
 
     def check(rows):
         rows = past_first_image(rows)

@@ -76,6 +76,63 @@ def merged_from_one_of_two_shards(base: Path, tmp: Path) -> None:
     assert merged.returncode == 0, merged.stderr
 
 
+def resume_json_a_list(base: Path, tmp: Path) -> None:
+    copy_base(base, tmp)
+    (tmp / "run" / "resume.json").write_text("[1, 2]\n")
+
+
+def line_2_as(change: Callable[[dict], dict]) -> Callable[[Path, Path], None]:
+    """The base run with its second row changed by ``change``."""
+    def prepare(base: Path, tmp: Path) -> None:
+        copy_base(base, tmp)
+        results = tmp / "run" / "results.jsonl"
+        lines = results.read_text().splitlines(keepends=True)
+        results.write_text(lines[0] + json.dumps(change(json.loads(lines[1]))) + "\n" + "".join(lines[2:]))
+    return prepare
+
+
+null_ids = line_2_as(lambda row: row | {"image_id": None})
+no_occlusion_rate = line_2_as(lambda row: {k: v for k, v in row.items() if k != "occlusion_rate"})
+
+
+def precious(tmp: Path) -> Path:
+    """A file outside the run folder that a link inside it points to."""
+    target = tmp / "precious.txt"
+    target.write_text("not the run's to write\n")
+    return target
+
+
+def run_lock_a_link(base: Path, tmp: Path) -> None:
+    copy_base(base, tmp)
+    (tmp / "run" / "run.lock").unlink()
+    (tmp / "run" / "run.lock").symlink_to(precious(tmp))
+
+
+def results_a_link(base: Path, tmp: Path) -> None:
+    copy_base(base, tmp)
+    elsewhere = tmp / "elsewhere.jsonl"
+    (tmp / "run" / "results.jsonl").rename(elsewhere)
+    (tmp / "run" / "results.jsonl").symlink_to(elsewhere)
+
+
+def the_link_target_is_untouched(tmp: Path) -> None:
+    assert (tmp / "precious.txt").read_text() == "not the run's to write\n"
+
+
+def every_mask_whole_after_a_rerun(tmp: Path) -> None:
+    """The object whose mask met the full disk has no row; the rerun predicts it, and every row's mask reads."""
+    from amodal.data.files import mask_path, read_mask
+
+    assert len(read_rows(tmp / "run" / "results.jsonl")) < 11
+    again = cli("amodal-run", *VISIBLE, "output.save_masks=true", f"hydra.run.dir={tmp / 'run'}")
+    assert again.returncode == 0, again.stderr
+    rows = read_rows(tmp / "run" / "results.jsonl")
+    assert len(rows) == 11
+    for row in rows:
+        if not row.get("unscored"):
+            assert read_mask(mask_path(tmp / "run" / "masks", row_key(row))).sum() == row["predicted_area"]
+
+
 def cocoa(base: Path, tmp: Path) -> None:
     write_cocoa(tmp / "cocoa")
 
@@ -173,7 +230,7 @@ def run(*overrides: str) -> Callable[[Path], list[str]]:
 
 
 def fault(name: str, *overrides: str) -> Callable[[Path], list[str]]:
-    return lambda tmp: ["python", "-m", "tests.faults", name, str(tmp / "run"), *overrides]
+    return lambda tmp: ["python", "-m", "tests.faults", name, str(tmp / "run"), *[o.format(tmp=tmp) for o in overrides]]
 
 
 CASES = [
@@ -225,6 +282,34 @@ CASES = [
     Case("oracle without renderings",
          run(*QUIET, "logger=none", "method=oracle", "dataset=cocoa", "dataset.root={tmp}/cocoa"), 2,
          "method=oracle needs unoccluded renderings, which dataset=cocoa does not have", cocoa),
+    # issue 25 item 8 (the run side): one line, rc 2, no traceback
+    Case("resume.json not an object", run(*VISIBLE), 2, "resume.json is not a JSON object", resume_json_a_list),
+    Case("resume.json not an object: merge",
+         lambda tmp: ["amodal-merge", str(tmp / "run"), "--out", str(tmp / "merged")], 2,
+         "resume.json is not a JSON object", resume_json_a_list),
+    *[Case(f"row with {what}: {script}", command, 2, f"results.jsonl line 2 is not a result row ({why})", prepare)
+      for what, why, prepare in (("null ids", "image_id is null, not a string or a number", null_ids),
+                                 ("no occlusion_rate", "no occlusion_rate", no_occlusion_rate))
+      for script, command in (("run", run(*VISIBLE)),
+                              ("report", lambda tmp: ["amodal-report", str(tmp / "run")]),
+                              ("merge", lambda tmp: ["amodal-merge", str(tmp / "run"), "--out", str(tmp / "out")]))],
+    Case("report --out in a read-only folder",
+         fault("read-only", "amodal-report", "{tmp}/run", "--out", "{tmp}/run/report"), 2,
+         "report: Read-only file system; free space or make it writable", copy_base),
+    Case("report --out on a full disk (EFBIG)",
+         fault("file-size-limit-0", "amodal-report", "{tmp}/run", "--out", "{tmp}/report"), 2,
+         "report: File too large; free space or make it writable", copy_base),
+    # items 4 and 8: a full disk (EFBIG: a file size limit) at the 3rd object's mask; doubt: no logging tracebacks
+    Case("disk full at a mask", fault("full-at-output-3", *VISIBLE, "output.save_masks=true"), 2,
+         "File too large; free space", then=every_mask_whole_after_a_rerun, never_says="Logging error"),
+    Case("disk full, then a warning before the next row",
+         fault("fills-after-2", *QUIET, "logger=none", "method=visible", "dataset=cocoa", "dataset.root={tmp}/cocoa",
+               "runtime.max_image_pixels=100"),  # every object skipped, each with a warning before its row
+         2, "File too large; free space", cocoa, never_says="Logging error"),
+    # item 13: links inside the run folder are not followed
+    Case("run.lock a link", run(*VISIBLE), 2, "run.lock is a symbolic link, which a run would truncate",
+         run_lock_a_link, the_link_target_is_untouched),
+    Case("results.jsonl a link", run(*VISIBLE), 2, "results.jsonl is a symbolic link", results_a_link),
     Case("cuda without a GPU", run(*VISIBLE, "runtime.device=cuda"), 2,
          "runtime.device=cuda: no CUDA GPU is visible here", env={"CUDA_VISIBLE_DEVICES": ""}),  # hides any GPU
 ]
@@ -306,7 +391,9 @@ def test_a_refused_resume_leaves_every_file_of_the_folder_unchanged(base, tmp_pa
     assert {".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "resume.json"} <= before.keys()
     refused = cli("amodal-run", *QUIET, "dataset.n_images=2", "method=area", f"hydra.run.dir={run_dir}")
     assert refused.returncode == 2
-    assert "holds results of another config (differs in: method)" in refused.stderr
+    assert ('holds results of another config (differs in: method ("amodal.method.baselines.AreaPredictor" here vs '
+            '"amodal.method.baselines.VisiblePredictor" in the folder)); resume with the same config or choose a new '
+            'hydra.run.dir') in refused.stderr
     assert folder_hashes(run_dir) == before
 
 

@@ -8,13 +8,13 @@ from amodal.eval.results import ResultsLog, read_rows
 def test_rows_survive_reopening_and_a_torn_last_line_is_dropped(tmp_path):
     path = tmp_path / "results.jsonl"
     with ResultsLog(path) as log:
-        log.append({"image_id": "a", "object_id": "1", "iou": 0.5})
-        log.append({"image_id": "a", "object_id": "2", "iou": 0.7})
+        log.append({"image_id": "a", "object_id": "1", "occlusion_rate": 0.2, "iou": 0.5})
+        log.append({"image_id": "a", "object_id": "2", "occlusion_rate": 0.2, "iou": 0.7})
     with path.open("a") as handle:  # what kill -9 in the middle of a write leaves
         handle.write('{"image_id": "a", "object_id": "3", "io')
     with ResultsLog(path) as log:
         assert ("a", "1") in log and ("a", "2") in log and ("a", "3") not in log
-        log.append({"image_id": "a", "object_id": "3", "iou": 0.9})
+        log.append({"image_id": "a", "object_id": "3", "occlusion_rate": 0.2, "iou": 0.9})
     rows = read_rows(path)
     assert [r["object_id"] for r in rows] == ["1", "2", "3"]
     assert all(json.loads(line) for line in path.read_text().splitlines())
@@ -31,9 +31,15 @@ def test_a_line_that_is_not_a_row_is_named_by_its_number_unless_it_is_a_torn_end
     from amodal.eval.results import ResultsError
 
     path = tmp_path / "results.jsonl"
-    good = '{"image_id": "a", "object_id": "1"}\n'
-    for bad, why in (('{"image_id": "a", "obj\n', "not JSON"), ('[1, 2]\n', "no image_id and object_id"),
-                     ('{"iou": 0.5}\n', "no image_id and object_id")):
+    good = '{"image_id": "a", "object_id": "1", "occlusion_rate": 0.2}\n'
+    null_id = "image_id is null, not a string or a number"
+    for bad, why in (('{"image_id": "a", "obj\n', "not JSON"), ('[1, 2]\n', "not a JSON object"),
+                     ('{"iou": 0.5}\n', null_id),
+                     ('{"image_id": null, "object_id": "1", "occlusion_rate": 0.2}\n', null_id),
+                     ('{"image_id": "a", "object_id": "2", "iou": 0.5}\n', "no occlusion_rate"),
+                     ('{"image_id": "a", "object_id": "2", "occlusion_rate": "x"}\n',
+                      'occlusion_rate is "x", not a number'),
+                     ('[' * 100000 + '\n', "not JSON")):  # nested past Python's recursion limit
         path.write_text(good + bad + good.replace('"1"', '"2"'))
         with pytest.raises(ResultsError, match=f"^{path} line 2 is not a result row \\({why}\\): delete that line"):
             read_rows(path)

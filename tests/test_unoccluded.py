@@ -36,7 +36,7 @@ def test_a_run_cannot_resume_with_include_unoccluded_flipped(run_app, tmp_path):
     """Its unscored rows would otherwise stay unpredicted and silently out of the new mIoU."""
     run_dir = tmp_path / "run"
     run_app(*COCOA, "method=visible", "dataset.limit=5", run_dir=run_dir)
-    with pytest.raises(ConfigError, match="differs in: include_unoccluded"):
+    with pytest.raises(ConfigError, match=r"differs in: eval.include_unoccluded \(true here vs false in the folder\)"):
         run_app(*COCOA, "method=visible", "eval.include_unoccluded=true", run_dir=run_dir)
 
 

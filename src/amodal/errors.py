@@ -2,8 +2,9 @@
 
 import errno
 
-STORAGE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
-"""A full disk or quota, a read-only file system, no permission: the machine's state, not a bug."""
+STORAGE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
+"""A full disk or quota, a file over the size limit (``ulimit -f``), a read-only file system, no permission:
+the machine's state, not a bug."""
 
 
 class AmodalError(Exception):

@@ -8,6 +8,7 @@ writes who it is into the file, for the message a second run gets, and empties i
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
@@ -46,7 +47,13 @@ class RunLock:
     def acquire(self) -> None:
         while True:
             created = not self.path.exists()
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:  # never through a link: claim() truncates the file
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            except OSError as err:
+                if err.errno != errno.ELOOP:
+                    raise
+                raise AmodalError(f"{self.path} is a symbolic link, which a run would truncate: delete it (the run "
+                                  "makes its own)") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

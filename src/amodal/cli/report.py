@@ -16,7 +16,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from amodal.errors import AmodalError
+from amodal.errors import AmodalError, storage_error
 from amodal.eval.bootstrap import RESAMPLES, SEED
 from amodal.eval.report import (
     METRICS,
@@ -119,20 +119,28 @@ def main(argv: list[str] | None = None) -> int:
         print(category_markdown(records, args.metric), end="")
     else:
         print(report_markdown(records, tables, shards), end="")
-    if args.csv:
-        args.csv.write_text(runs_csv(records))
-    if args.latex:
-        args.latex.write_text(runs_latex(records))
-    if args.out:
-        files = write_report(records, args.out, tables, baseline=args.baseline, notes=shards,
-                             metric=args.metric)
-        if args.by == "category":
-            files["categories"] = args.out / "categories.md"
-            files["categories"].write_text(category_markdown(records, args.metric))
-        print(f"\nwritten: {', '.join(str(p) for p in files.values())}")
-        if args.wandb:
-            log_summary_run(records, files, project=args.wandb_project, group=args.wandb_group,
-                            mode=args.wandb_mode)
+    try:
+        if args.csv:
+            args.csv.write_text(runs_csv(records))
+        if args.latex:
+            args.latex.write_text(runs_latex(records))
+        if args.out:
+            files = write_report(records, args.out, tables, baseline=args.baseline, notes=shards,
+                                 metric=args.metric)
+            if args.by == "category":
+                files["categories"] = args.out / "categories.md"
+                files["categories"].write_text(category_markdown(records, args.metric))
+            print(f"\nwritten: {', '.join(str(p) for p in files.values())}")
+            if args.wandb:
+                log_summary_run(records, files, project=args.wandb_project, group=args.wandb_group,
+                                mode=args.wandb_mode)
+    except OSError as err:
+        problem = storage_error(err, str(args.out or args.csv or args.latex),
+                                "free space or make it writable, or choose another --out, --csv or --latex")
+        if problem is None:
+            raise
+        print(f"amodal-report: error: {problem}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -31,9 +31,12 @@ from amodal.eval.results import read_rows
 from amodal.eval.run_folder import (
     HYDRA_DIR,
     METRICS_FILE,
+    PIXEL_LIMIT,
     RESULTS_FILE,
     RESUME_FILE,
     differences,
+    raised_pixel_limit,
+    read_fingerprint,
     result_fingerprint,
 )
 from amodal.lock import RunLock
@@ -44,23 +47,35 @@ from amodal.runner import Runner, RunSettings
 log = logging.getLogger("amodal")
 
 
-def check_resume(cfg: DictConfig, run_dir: Path) -> dict:
+def new_folder_key() -> str:
+    """The key that names a fresh folder: ``hydra.sweep.dir`` in a multirun (each job's folder is below it)."""
+    return "hydra.sweep.dir" if HydraConfig.get().mode == RunMode.MULTIRUN else "hydra.run.dir"
+
+
+def check_resume(cfg: DictConfig, run_dir: Path) -> tuple[dict, bool]:
     """This run's fingerprint, unless the folder holds rows of another config (refused: two configs never
-    mix in one results.jsonl). Writes nothing; a folder without rows takes any config."""
+    mix in one results.jsonl), and whether the rows skipped as too large are to be tried again (a raised
+    ``runtime.max_image_pixels``). Writes nothing; a folder without rows takes any config."""
     path = run_dir / RESUME_FILE
     fingerprint = json.loads(json.dumps(result_fingerprint(cfg)))
+    retry_too_large = False
     if path.exists() and read_rows(run_dir / RESULTS_FILE):
-        try:
-            previous = json.loads(path.read_text())
-        except ValueError as err:
-            raise ConfigError(f"{path} is not JSON: restore it, or choose a new hydra.run.dir") from err
+        previous = read_fingerprint(path)
         previous.setdefault("include_unoccluded", fingerprint["include_unoccluded"])  # written before it counted
+        previous.setdefault(PIXEL_LIMIT, fingerprint[PIXEL_LIMIT])  # written before it counted
+        retry_too_large = raised_pixel_limit(fingerprint[PIXEL_LIMIT], previous[PIXEL_LIMIT])
+        if retry_too_large:
+            previous[PIXEL_LIMIT] = fingerprint[PIXEL_LIMIT]
         if previous != fingerprint:
+            config = OmegaConf.to_container(cfg, resolve=False)
+            lowered = previous[PIXEL_LIMIT] != fingerprint[PIXEL_LIMIT]
             raise ConfigError(
-                f"{run_dir} holds results of another config (differs in: {differences(fingerprint, previous)}); "
-                "resume with the same config or choose a new hydra.run.dir"
+                f"{run_dir} holds results of another config (differs in: "
+                f"{differences(fingerprint, previous, config, (' here', ' in the folder'))}); resume with the "
+                f"same config{' (a resume may raise runtime.max_image_pixels, not lower it)' if lowered else ''} "
+                f"or choose a new {new_folder_key()}"
             )
-    return fingerprint
+    return fingerprint, retry_too_large
 
 
 def record_start(cfg: DictConfig, run_dir: Path, fingerprint: dict) -> None:
@@ -139,7 +154,7 @@ def evaluate(cfg: DictConfig) -> dict:
     check_device(settings.device)
     run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(run_dir) as lock:
-        fingerprint = check_resume(cfg, run_dir)
+        fingerprint, settings.retry_too_large = check_resume(cfg, run_dir)
         lock.claim()
         dataset = build(cfg.dataset, "dataset")
         predictor = build(cfg.method, "method")
@@ -186,6 +201,7 @@ def _hydra_main(cfg: DictConfig) -> float:
 
 
 def main() -> None:
+    logging.raiseExceptions = False  # a full disk under run.log: the one error line, not a trace per record
     _hydra_main()
 
 

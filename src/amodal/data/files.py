@@ -9,6 +9,7 @@ decompression-bomb limit, ``limit_image_pixels``) is refused before it is decode
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import math
 import os
@@ -16,9 +17,11 @@ import re
 import secrets
 import stat
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from numbers import Real
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -170,15 +173,17 @@ def mask_file_values(image: Image.Image, path: Path) -> np.ndarray:
 
 
 def write_mask(path: str | Path, mask: np.ndarray) -> None:
-    """A mask as an 8-bit PNG, 255 inside."""
+    """A mask as an 8-bit PNG, 255 inside, written whole or not at all (``save_png``)."""
     save_png(path, mask.astype(np.uint8) * 255)
 
 
 def save_png(path: str | Path, picture: np.ndarray) -> None:
-    """A uint8 picture (H×W×3 RGB, or H×W grey) as a PNG, its folder made if need be."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(picture).save(path)
+    """A uint8 picture (H×W×3 RGB, or H×W grey) as a PNG, its folder made if need be: encoded in memory and
+    written by ``write_atomic``, so a full disk leaves no 0-byte file and a link at ``path`` is replaced,
+    never written through."""
+    png = io.BytesIO()
+    Image.fromarray(picture).save(png, format="PNG")
+    write_atomic(path, png.getvalue())
 
 
 SAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
@@ -224,21 +229,30 @@ def find_image(folder: Path, stem: str) -> Path | None:
     return next(iter(found.values()), None)
 
 
-def write_atomic(path: str | Path, data: str | bytes | Iterable[str]) -> None:
-    """Write a whole file or nothing: into a temporary file beside it, then renamed over it, so a crash
-    or a full disk never leaves it half-written (the old content stays). ``data`` may be lines as they
-    are made (a merge's million rows, never held at once); an error while making them writes nothing."""
+@contextmanager
+def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary handle on a temporary file beside ``path``, renamed over it when the block ends without an
+    error and removed otherwise: the file is there whole or not at all (for files written in parts)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask's permissions
     try:
         with os.fdopen(handle, "wb") as file:
-            if isinstance(data, (str, bytes)):
-                file.write(data.encode() if isinstance(data, str) else data)
-            else:
-                file.writelines(line.encode() for line in data)
+            yield file
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: str | Path, data: str | bytes | Iterable[str]) -> None:
+    """Write a whole file or nothing: into a temporary file beside it, then renamed over it, so a crash
+    or a full disk never leaves it half-written (the old content stays). ``data`` may be lines as they
+    are made (a merge's million rows, never held at once); an error while making them writes nothing. A
+    symbolic link at ``path`` is replaced by the file, its target left as it was."""
+    with atomic_file(path) as file:
+        if isinstance(data, (str, bytes)):
+            file.write(data.encode() if isinstance(data, str) else data)
+        else:
+            file.writelines(line.encode() for line in data)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from amodal.data.files import write_atomic
+from amodal.data.files import atomic_file, write_atomic
 from amodal.errors import AmodalError
 from amodal.eval.metrics import BUCKETS, Summary
 from amodal.eval.results import iter_rows, key_text, row_key
@@ -26,6 +26,7 @@ from amodal.eval.run_folder import (
     RESULTS_FILE,
     RESUME_FILE,
     differences,
+    read_fingerprint,
     written_config,
 )
 
@@ -66,7 +67,7 @@ def read_shard(path: Path) -> ShardRun:
     resume = path / RESUME_FILE
     if not resume.exists():
         raise MergeError(f"{path} has no {RESUME_FILE}: it is not a run folder written by amodal-run")
-    fingerprint = json.loads(resume.read_text())
+    fingerprint = read_fingerprint(resume)
     config = written_config(path)
     shard = config.get("shard") or fingerprint.get("shard") or {}
     try:
@@ -88,7 +89,7 @@ def check_shards(shards: list[ShardRun], partial: bool = False) -> None:
         if shard.fingerprint != first.fingerprint:
             raise MergeError(
                 f"{first.path} and {shard.path} ran different configs "
-                f"(differ in: {differences(first.fingerprint, shard.fingerprint)}); "
+                f"(differ in: {differences(first.fingerprint, shard.fingerprint, first.config)}); "
                 "merge only the shards of one run"
             )
         if shard.config.get("eval") != first.config.get("eval"):
@@ -149,48 +150,42 @@ def merge(paths: list[str | Path], out: str | Path, partial: bool = False) -> di
     check_shards(shards, partial)
     eval_cfg = shards[0].config.get("eval") or {}
     summary = Summary(tuple(eval_cfg.get("buckets", BUCKETS)), bool(eval_cfg.get("include_unoccluded", False)))
-
-    def lines() -> Iterator[str]:
+    # every file whole (temporary file and rename), results.jsonl last: a merge killed midway leaves no
+    # results.jsonl, so the same command merges again; an object in two shards leaves none either
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out / RESULTS_FILE) as handle:
         for row in merged_rows(shards):
             summary.add(row)
-            yield json.dumps(row, ensure_ascii=False) + "\n"
-
-    write_atomic(out / RESULTS_FILE, lines())  # an object in two shards: no results.jsonl at all
-    metrics = summary.result()
-    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
-    _write_unsharded_config(shards[0], out)
-    (out / MERGED_FILE).write_text(
-        json.dumps(
-            {
-                "shard_count": shards[0].count,
-                "shards": {s.index: str(s.path) for s in sorted(shards, key=lambda s: s.index)},
-                "partial": sorted({s.index for s in shards}) != list(range(shards[0].count))
-                or not all(s.finished for s in shards),
-                "unfinished": sorted(s.index for s in shards if not s.finished),
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+            handle.write((json.dumps(row, ensure_ascii=False) + "\n").encode())
+        metrics = summary.result()
+        write_atomic(out / METRICS_FILE, json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+        _write_unsharded_config(shards[0], out)
+        merged = {
+            "shard_count": shards[0].count,
+            "shards": {s.index: str(s.path) for s in sorted(shards, key=lambda s: s.index)},
+            "partial": sorted({s.index for s in shards}) != list(range(shards[0].count))
+            or not all(s.finished for s in shards),
+            "unfinished": sorted(s.index for s in shards if not s.finished),
+        }
+        write_atomic(out / MERGED_FILE, json.dumps(merged, indent=2) + "\n")
     return metrics
 
 
 def _write_unsharded_config(shard: ShardRun, out: Path) -> None:
     """The configs an unsharded run would have written, so amodal-report and resuming read the merged
     folder like any run folder."""
-    (out / RESUME_FILE).write_text(
-        json.dumps({**shard.fingerprint, "shard": {"index": 0, "count": 1}}, indent=2) + "\n"
-    )
+    unsharded = {**shard.fingerprint, "shard": {"index": 0, "count": 1}}
+    write_atomic(out / RESUME_FILE, json.dumps(unsharded, indent=2) + "\n")
     hydra_dir = shard.path / HYDRA_DIR
     if not hydra_dir.is_dir():
         return
     (out / HYDRA_DIR).mkdir(exist_ok=True)
     config = {**shard.config, "shard": {"index": 0, "count": 1}}
-    (out / HYDRA_DIR / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    write_atomic(out / HYDRA_DIR / "config.yaml", yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     resolved_file = hydra_dir / "resolved.yaml"
     if resolved_file.exists():
         resolved = {**(yaml.safe_load(resolved_file.read_text()) or {}), "shard": {"index": 0, "count": 1}}
-        (out / HYDRA_DIR / "resolved.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
+        write_atomic(out / HYDRA_DIR / "resolved.yaml", yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
     overrides_file = hydra_dir / "overrides.yaml"
     if overrides_file.exists():
         overrides = [
@@ -198,6 +193,6 @@ def _write_unsharded_config(shard: ShardRun, out: Path) -> None:
             for o in yaml.safe_load(overrides_file.read_text()) or []
             if not str(o).lstrip("+~").startswith("shard.")
         ]
-        (out / HYDRA_DIR / "overrides.yaml").write_text(yaml.safe_dump(overrides, allow_unicode=True))
+        write_atomic(out / HYDRA_DIR / "overrides.yaml", yaml.safe_dump(overrides, allow_unicode=True))
     if (hydra_dir / "hydra.yaml").exists():
-        (out / HYDRA_DIR / "hydra.yaml").write_text((hydra_dir / "hydra.yaml").read_text())
+        write_atomic(out / HYDRA_DIR / "hydra.yaml", (hydra_dir / "hydra.yaml").read_text())

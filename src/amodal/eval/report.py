@@ -23,7 +23,7 @@ from amodal.errors import AmodalError
 from amodal.eval.identity import acting_choices, acting_values, differing, run_labels
 from amodal.eval.metrics import BUCKETS, UNOCCLUDED, bucket_key, bucket_label, summarize_with_baseline
 from amodal.eval.results import has_torn_tail, iter_rows
-from amodal.eval.run_folder import MERGED_FILE, METRICS_FILE, RESULTS_FILE, written_config
+from amodal.eval.run_folder import BEYOND_LIMIT, MERGED_FILE, METRICS_FILE, RESULTS_FILE, written_config
 
 
 @dataclass
@@ -138,6 +138,8 @@ def run_status(path: Path, config: dict) -> str:
         notes.append(f"unfinished shard {shard['index']} of {shard['count']}" if sharded else "unfinished")
     if has_torn_tail(path / RESULTS_FILE):
         notes.append("torn last line")
+    elif (path / METRICS_FILE).exists() and (beyond := json.loads((path / METRICS_FILE).read_text()).get(BEYOND_LIMIT)):
+        notes.append(f"{beyond} rows beyond its last dataset.limit, counted")
     return ", ".join(notes)
 
 

@@ -9,12 +9,14 @@ anywhere but at the end is an error naming the file and the line.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from amodal.data.files import write_atomic
 from amodal.errors import AmodalError
 from amodal.sample import ObjectKey
 
@@ -36,6 +38,24 @@ def key_text(key: ObjectKey) -> str:
     """An object's key as one short string, length-prefixed so that no two keys share one: what a reader
     keeps of each row to find repeats (half the memory of the key's pair of strings)."""
     return f"{len(key.image_id)}:{key.image_id}{key.object_id}"
+
+
+def row_problem(row) -> str | None:
+    """Why a parsed line is not a result row, or None: ids that are strings or numbers, and, unless the
+    object was skipped, an ``occlusion_rate`` (null without ground truth); ``iou`` a number or null."""
+    if not isinstance(row, dict):
+        return "not a JSON object"
+    for key in ("image_id", "object_id"):
+        if isinstance(row.get(key), bool) or not isinstance(row.get(key), (str, int)):
+            return f"{key} is {json.dumps(row.get(key))}, not a string or a number"
+    if row.get("skipped"):
+        return None
+    if "occlusion_rate" not in row:
+        return "no occlusion_rate"
+    for key in ("occlusion_rate", "iou"):
+        if row.get(key) is not None and (isinstance(row[key], bool) or not isinstance(row[key], (int, float))):
+            return f"{key} is {json.dumps(row[key])}, not a number"
+    return None
 
 
 def has_torn_tail(path: str | Path) -> bool:
@@ -67,13 +87,15 @@ def iter_rows(path: str | Path) -> Iterator[dict]:
                 break
             try:
                 row = json.loads(line)
-                key = key_text(row_key(row))
-            except (ValueError, KeyError, TypeError) as err:
-                why = "not JSON" if isinstance(err, ValueError) else "no image_id and object_id"
+                why = row_problem(row)
+            except (ValueError, RecursionError):
+                row, why = None, "not JSON"
+            if why is not None:
                 raise ResultsError(
                     f"{path} line {number} is not a result row ({why}): delete that line, and a rerun into "
                     "the folder evaluates its object again"
-                ) from err
+                )
+            key = key_text(row_key(row))
             if key in seen:
                 repeated += 1
                 continue
@@ -85,22 +107,53 @@ def iter_rows(path: str | Path) -> Iterator[dict]:
                     "each is counted once, from its first row", repeated, path)
 
 
+def open_in_run_folder(path: Path, flags: int) -> int:
+    """``os.open`` that refuses a symbolic link (``O_NOFOLLOW``): a link left in a run folder must not
+    make the run write into the file it points to."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, 0o644)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise AmodalError(f"{path} is a symbolic link: the run writes only its own files; replace the link "
+                              "by the file it points to, or choose another run folder") from None
+        raise
+
+
 class ResultsLog:
-    def __init__(self, path: str | Path) -> None:
+    """The run's results.jsonl, open for appending. ``redo``: rows of objects to evaluate again (a saved
+    mask a crash left unreadable, a skip that no longer holds), taken out of the file, which is replaced
+    whole (temporary file and rename), before the run starts."""
+
+    def __init__(self, path: str | Path, redo: Callable[[dict], bool] | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = self._open()
         self._drop_torn_tail()
         self.rows = read_rows(self.path)
+        again = {row_key(r) for r in self.rows if redo is not None and redo(r)}
+        if again:
+            self._handle.close()
+            self._remove(again)
+            self._handle = self._open()
+            self.rows = [r for r in self.rows if row_key(r) not in again]
+        self.redone = len(again)
         self._done = {row_key(r) for r in self.rows}
-        self._handle = self.path.open("a", encoding="utf-8")
+
+    def _open(self):
+        return os.fdopen(open_in_run_folder(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND), "a", encoding="utf-8")
 
     def _drop_torn_tail(self) -> None:
         """Cut the file after its last newline: what follows is a row a crash left half-written."""
         if not has_torn_tail(self.path):
             return
         data = self.path.read_bytes()
-        with self.path.open("r+b") as handle:
-            handle.truncate(data.rfind(b"\n") + 1)
+        os.ftruncate(self._handle.fileno(), data.rfind(b"\n") + 1)
+
+    def _remove(self, keys: set[ObjectKey]) -> None:
+        """The file without the rows of ``keys``, every other line byte for byte."""
+        with self.path.open("rb") as handle:
+            kept = [line for line in handle if row_key(json.loads(line)) not in keys]
+        write_atomic(self.path, b"".join(kept))
 
     def __contains__(self, key: ObjectKey) -> bool:
         return key in self._done

@@ -13,12 +13,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from amodal.config import auto_dtype
+from amodal.errors import AmodalError
 
 RESULTS_FILE = "results.jsonl"
 METRICS_FILE = "metrics.json"
@@ -32,6 +35,12 @@ RESULT_SECTIONS = ("dataset", "method", "shard")
 """Config sections that change the rows of results.jsonl; a resumed run must agree on them."""
 NOT_RESULTS = ("limit", "device", "checkpoint_dir", "cache")
 """Keys within them that do not: a run may resume with more objects, on another machine or device."""
+BEYOND_LIMIT = "rows_beyond_limit"
+"""metrics.json's count of rows that a resume with a lower ``dataset.limit`` found in the folder: counted
+like every other row (the folder is the run, whatever limit its last process had)."""
+PIXEL_LIMIT = "max_image_pixels"
+"""The fingerprint's copy of ``runtime.max_image_pixels``: it decides which objects are skipped unread. A
+resume may raise it (its skipped rows are tried again: ``too_large``), not lower it."""
 
 
 def _without(node, keys: tuple[str, ...]):
@@ -50,13 +59,73 @@ def result_fingerprint(cfg: DictConfig) -> dict:
     fingerprint["seed"] = resolved["runtime"]["seed"]
     fingerprint["dtype"] = auto_dtype(resolved["runtime"]["dtype"], resolved["runtime"]["device"])
     fingerprint["include_unoccluded"] = bool(resolved["eval"]["include_unoccluded"])
+    fingerprint[PIXEL_LIMIT] = resolved["runtime"].get(PIXEL_LIMIT)
     return fingerprint
 
 
-def differences(fingerprint: dict, other: dict) -> str:
-    """The top-level keys in which two fingerprints differ ("dataset, method"), for the message that
-    refuses to put their rows together."""
-    return ", ".join(sorted(k for k in fingerprint.keys() | other.keys() if fingerprint.get(k) != other.get(k)))
+def read_fingerprint(path: Path) -> dict:
+    """resume.json, or one line saying why it cannot be one (not JSON, not an object)."""
+    try:
+        fingerprint = json.loads(Path(path).read_text())
+    except (ValueError, RecursionError):
+        fingerprint = None
+    if not isinstance(fingerprint, dict):
+        raise AmodalError(f"{path} is not a JSON object (the fingerprint of the run's config): restore it, or "
+                          "run into a new folder")
+    return fingerprint
+
+
+def raised_pixel_limit(new: int | None, old: int | None) -> bool:
+    return new != old and (new is None or (old is not None and new > old))
+
+
+def too_large(row: dict) -> bool:
+    """A row skipped unread because its image or mask was over ``runtime.max_image_pixels``."""
+    return f"runtime.{PIXEL_LIMIT}" in str(row.get("skipped") or "")
+
+
+TYPED = {"seed": "runtime.seed", "dtype": "runtime.dtype", "include_unoccluded": "eval.include_unoccluded",
+         PIXEL_LIMIT: f"runtime.{PIXEL_LIMIT}"}
+"""The fingerprint's own keys, as the config spells them."""
+_REFERENCE = re.compile(r"^\$\{([A-Za-z_][\w.]*)\}$")  # a whole value that is ${area}, ${backbone.s}
+
+
+def _as_typed(key: str, config: dict | None) -> str:
+    """``method.area._target_`` as the user would type it, ``area._target_``, where ``config`` (unresolved)
+    has ``method.area: ${area}``."""
+    parts = key.split(".")
+    for depth in range(len(parts), 0, -1):
+        node = config
+        for part in parts[:depth]:
+            node = node.get(part) if isinstance(node, dict) else None
+        reference = _REFERENCE.match(node) if isinstance(node, str) else None
+        if reference:
+            return _as_typed(".".join([reference.group(1), *parts[depth:]]), config)
+    return TYPED.get(key, key)
+
+
+def _differing_keys(new, old, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ; a node whose ``_target_`` (its class) differs is named whole."""
+    if isinstance(new, dict) and isinstance(old, dict) and new.get("_target_") == old.get("_target_"):
+        return [k for key in sorted(new.keys() | old.keys(), key=str)
+                for k in _differing_keys(new.get(key), old.get(key), f"{prefix}{key}.")]
+    return [] if new == old else [prefix[:-1]]
+
+
+def _value(node, key: str):
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node.get("_target_", node) if isinstance(node, dict) else node
+
+
+def differences(fingerprint: dict, other: dict, config: dict | None = None, names: tuple[str, str] = ("", "")) -> str:
+    """The keys in which two fingerprints differ, as typed (``area``, not the ``method`` that interpolates
+    it, given the unresolved ``config``), each with its two values (``names`` say whose): for the message
+    that refuses to put their rows together."""
+    keys = _differing_keys(fingerprint, other)
+    shown = [f"{_as_typed(k, config)} ({json.dumps(_value(fingerprint, k), default=str)}{names[0]} vs "
+             f"{json.dumps(_value(other, k), default=str)}{names[1]})" for k in keys[:3]]
+    return ", ".join(shown) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
 
 
 def written_config(run_dir: Path, name: str = "config.yaml") -> dict:

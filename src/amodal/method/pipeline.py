@@ -19,7 +19,7 @@ from amodal.method.background import Background
 from amodal.method.condition import Condition, to_uint8
 from amodal.method.extract import ExtractionInput, Extractor, extract_counting
 from amodal.method.inpaint import DiffusionInpainter
-from amodal.method.inpainted_cache import InpaintedImageCache
+from amodal.method.inpainted_cache import InpaintedImageCache, inputs_key
 from amodal.method.predictor import Predictor
 from amodal.method.view import View, ViewSpec
 from amodal.sample import Prediction, Sample
@@ -91,8 +91,9 @@ class InpaintPredictor(Predictor):
         object the row fields that say which (``inpainted``: sent through the diffusion model; the cache's
         ``inpaint_cache``: hit or miss), from which metrics.json counts a resumed or merged run whole."""
         caching = self.cache is not None and self.cache.enabled
-        cached = [self.cache.get(s.dataset, s.key, seed, p.condition.shape[:2]) if caching else None
-                  for s, p, seed in zip(samples, prepared, seeds)]
+        inputs = [inputs_key(p.condition, p.area_view) if caching else "" for p in prepared]
+        cached = [self.cache.get(s.dataset, s.key, seed, p.condition.shape[:2], key) if caching else None
+                  for s, p, seed, key in zip(samples, prepared, seeds, inputs)]
         todo = [i for i, image in enumerate(cached) if image is None]
         if todo:
             fresh = self.inpainter.inpaint([prepared[i].condition for i in todo],
@@ -100,7 +101,7 @@ class InpaintPredictor(Predictor):
             for i, image in zip(todo, fresh):
                 cached[i] = image
                 if caching:
-                    self.cache.put(samples[i].dataset, samples[i].key, seeds[i], image)
+                    self.cache.put(samples[i].dataset, samples[i].key, seeds[i], image, inputs[i])
         rows = [{"inpainted": i in todo} for i in range(len(samples))]
         if caching:
             for i, row in enumerate(rows):
