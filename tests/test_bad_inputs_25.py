@@ -23,7 +23,7 @@ from pycocotools import mask as coco_mask
 
 from amodal.data.annotations import read_json, read_pickle
 from amodal.data.cocoa import CocoaDataset
-from amodal.data.files import find_image, mask_path, read_image, read_mask, safe_name
+from amodal.data.files import find_image, mask_path, picture_name, read_image, read_mask, safe_name
 from amodal.data.fishbowl import FishbowlDataset
 from amodal.data.folder import FolderDataset
 from amodal.data.kins import KinsDataset
@@ -89,7 +89,7 @@ def test_no_id_leaves_masks_the_cache_or_pictures_and_none_is_too_long(tmp_path)
                 assert path.resolve().is_relative_to(folder.resolve()), (key, path)
                 assert len(path.relative_to(folder).parts) == (2 if folder == root else 3)
                 assert all(len(part.encode()) <= 255 for part in path.parts)
-            picture = f"{safe_name(image_id)}__{safe_name(object_id)}.png"  # the runner's picture name
+            picture = f"{picture_name(key)}.png"  # the runner's picture name
             assert "/" not in picture and len(picture.encode()) <= 255
     key = ObjectKey("x" * 300, "y" * 300)  # ENAMETOOLONG before: the name is cut and hashed
     path = mask_path(root, key)
@@ -523,3 +523,11 @@ except Exception as err:
     for protocol in range(0, pickle.HIGHEST_PROTOCOL + 1):  # a bytearray as pickle writes it still loads
         path.write_bytes(pickle.dumps({"a": bytearray(b"\x00\x01xyz")}, protocol=protocol))
         assert read_pickle(path) == {"a": bytearray(b"\x00\x01xyz")}
+
+
+def test_two_objects_whose_ids_join_alike_get_two_pictures():
+    """Image ``a__b``'s object ``c`` and image ``a``'s object ``b__c``: one panel overwrote the other when the
+    ids were joined by ``__``, which a safe name may hold."""
+    names = {picture_name(ObjectKey("a__b", "c")), picture_name(ObjectKey("a", "b__c")),
+             picture_name(ObjectKey("a+b", "c")), picture_name(ObjectKey("a", "b+c"))}
+    assert len(names) == 4

@@ -19,7 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from amodal.data.base import ObjectDataset, Shard
-from amodal.data.files import mask_path, safe_name, save_png, write_atomic, write_mask
+from amodal.data.files import mask_path, picture_name, save_png, write_atomic, write_mask
 from amodal.errors import SampleError
 from amodal.eval.evaluator import Evaluator
 from amodal.eval.metrics import ANNOTATION_TOLERANCE, BUCKETS
@@ -85,7 +85,7 @@ class RunOutputs:
 
     @staticmethod
     def panel_name(key: ObjectKey) -> str:
-        return f"{safe_name(key.image_id)}__{safe_name(key.object_id)}"
+        return picture_name(key)
 
     def needs_mask(self, row: dict) -> bool:
         """A predicted object whose mask the run keeps: asked for, or the only output without ground truth."""

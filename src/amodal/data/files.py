@@ -214,6 +214,16 @@ def mask_path(root: str | Path, key: ObjectKey) -> Path:
     return Path(root) / safe_name(key.image_id) / f"{safe_name(key.object_id)}.png"
 
 
+PICTURE_JOIN = "+"
+"""Joins the two ids of a picture's name: never in a safe name, so two objects never share a picture."""
+
+
+def picture_name(key: ObjectKey) -> str:
+    """``<image_id>+<object_id>``, ids made file-name-safe: an object's panel in ``pictures/`` (and W&B). Joined
+    by a character no safe name holds, so image ``a__b``'s object ``c`` and image ``a``'s object ``b__c`` differ."""
+    return f"{safe_name(key.image_id)}{PICTURE_JOIN}{safe_name(key.object_id)}"
+
+
 def find_image(folder: Path, stem: str) -> Path | None:
     """The image ``<stem>.<usual suffix>`` in ``folder``; two such files (``x.png`` beside ``x.jpg``) are
     refused naming both, since either could be the one meant."""
