@@ -96,11 +96,11 @@ def full_at_output(objects: int) -> None:
     real_write = RunOutputs.write
     written = [0]
 
-    def write(self, sample, prediction):
+    def write(self, sample, prediction, row):
         written[0] += 1
         if written[0] >= objects:
             resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
-        real_write(self, sample, prediction)
+        real_write(self, sample, prediction, row)
 
     RunOutputs.write = write
 

@@ -3,6 +3,8 @@ the object's IoU, the visible mask's IoU and its occlusion rate."""
 
 from __future__ import annotations
 
+import warnings
+
 import cv2
 import numpy as np
 
@@ -125,5 +127,7 @@ def panel(sample: Sample, prediction: Prediction, row: dict, height: int = 256) 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     canvas = FigureCanvasAgg(panel_figure(sample, prediction, row, height))
-    canvas.draw()
+    with warnings.catch_warnings():  # an id in a script the font lacks (猫) is drawn as boxes, not warned of per panel
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        canvas.draw()
     return np.asarray(canvas.buffer_rgba())[:, :, :3].copy()
