@@ -3,6 +3,11 @@
 from pathlib import Path
 
 import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import MissingConfigException
+from omegaconf import OmegaConf
 
 from amodal.config import build, config_dir
 from tests.conftest import cli, composed
@@ -36,6 +41,36 @@ def test_every_option_of_every_group_builds(group, option, tmp_path, request):
     with composed(overrides, tmp_path) as cfg:
         component = build(cfg[group], group)
     assert type(component).__module__.startswith("amodal.")
+
+
+SHARED = yaml.safe_load((config_dir() / "_backbone.yaml").read_text())
+"""conf/_backbone.yaml: the method's settings every backbone extends."""
+DEPARTS = {  # the shared settings a backbone sets otherwise, on purpose (its file says why)
+    "flux": {"w", "dtype"}, "flux_fill": {"w", "dtype"}, "sd3": {"w", "dtype"},  # no mask input / bfloat16
+    "tiny_flux": {"steps", "w", "dtype"}, "tiny_flux_fill": {"steps", "w", "dtype"},
+    "tiny_sd3": {"steps", "w", "dtype"}, "tiny_sd": {"steps"}, "tiny_sdxl": {"steps"},  # 4 steps: code paths only
+    "synthetic_sd": {"s", "vae_latents", "dtype"},  # tuned on its validation seed, trained on the mode, float32
+}
+
+
+@pytest.mark.parametrize("backbone", options("backbone"))
+def test_every_backbone_extends_the_shared_settings_and_restates_none(backbone, tmp_path):
+    """One copy of the method's settings: a backbone file names only its pipeline and what it changes, and
+    composes to the shared values except where ``DEPARTS`` says it departs from them."""
+    own = yaml.safe_load((config_dir() / "backbone" / f"{backbone}.yaml").read_text())
+    assert own["defaults"] == ["/_backbone@_here_", "_self_"]
+    assert {k for k in SHARED if k in own and own[k] == SHARED[k]} == set()  # a copy would drift
+    with composed([f"backbone={backbone}"], tmp_path) as cfg:
+        settings = OmegaConf.to_container(cfg.backbone)
+    assert {k for k in SHARED if settings[k] != SHARED[k]} == DEPARTS.get(backbone, set())
+
+
+def test_the_shared_backbone_settings_are_no_backbone_of_their_own():
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
+        with pytest.raises(MissingConfigException):
+            compose("run", overrides=["backbone=_backbone"])
+    GlobalHydra.instance().clear()
 
 
 def test_config_groups_are_the_documented_contract():
@@ -73,6 +108,8 @@ def test_help_lists_the_groups_of_amodal_run_and_not_the_training_config():
     groups = cli("amodal-run", "--help").stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
     assert "area: depth, hull, rect" in groups and "debug: fast" in groups
     assert "train" not in groups
+    backbones = ", ".join(options("backbone"))  # the shared conf/_backbone.yaml is no choice
+    assert f"backbone: {backbones}\n" in groups and "_backbone" not in groups
     training = cli("amodal-train-synthetic", "--help")  # its config, from its own root, still composes
     assert training.returncode == 0 and "amodal-train-synthetic is powered by Hydra" in training.stdout
     assert "unet:" in training.stdout and "vae:" in training.stdout
