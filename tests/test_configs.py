@@ -13,8 +13,8 @@ from amodal.config import build, config_dir
 from tests.conftest import cli, composed
 
 OVERLAYS = ("experiment", "variant", "debug")  # @package _global_ configs, tested in test_experiments.py and below
-# hydra/ holds launchers: not a group of amodal-run
-GROUPS = sorted(p.name for p in config_dir().iterdir() if p.is_dir() and p.name not in (*OVERLAYS, "hydra"))
+# hydra/ holds launchers: not a group of amodal-run; paths/ holds folders, not a component
+GROUPS = sorted(p.name for p in config_dir().iterdir() if p.is_dir() and p.name not in (*OVERLAYS, "hydra", "paths"))
 NEEDS = {("dataset", "folder"): "folder_dataset"}
 EXTRA = {  # the defaults of these need real weights
     ("method", "inpaint"): ["backbone=tiny_sd", "extractor=tiny_sam"],
@@ -71,6 +71,34 @@ def test_the_shared_backbone_settings_are_no_backbone_of_their_own():
         with pytest.raises(MissingConfigException):
             compose("run", overrides=["backbone=_backbone"])
     GlobalHydra.instance().clear()
+
+
+def test_paths_outputs_moves_the_runs_the_sweeps_and_the_cache(tmp_path):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
+        cfg = compose("run", overrides=["paths.outputs=/scratch", "paths.checkpoints=/weights"],
+                      return_hydra_config=True)
+        default = compose("run", return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    assert cfg.hydra.run.dir.startswith("/scratch/runs/") and cfg.hydra.sweep.dir.startswith("/scratch/multiruns/")
+    assert cfg.cache.dir == cfg.method.cache.dir == "/scratch/cache"
+    assert cfg.method.extractor.model.checkpoint_dir == "/weights"
+    assert default.hydra.run.dir.startswith("outputs/runs/") and default.cache.dir == "outputs/cache"
+    assert default.paths.data == "data" and default.method.extractor.model.checkpoint_dir == "checkpoints"
+
+
+@pytest.mark.parametrize("overrides,name", [
+    (["backbone=tiny_sd", "paths.outputs=/scratch", "paths.checkpoints=/w", "paths.data=/d"], "backbone=tiny_sd"),
+    (["method=area", "dataset=kins", "paths.data=/d", "paths.cache=/c"], "method=area dataset=kins paths.data=/d"),
+])
+def test_where_files_are_names_no_run_but_the_data_root_of_a_dataset_that_reads_it(overrides, name, tmp_path):
+    """W&B's run name and tags, and the reports' labels, hold what acts on the masks: where the weights are
+    found and outputs written does not; ``paths.data`` does for a dataset whose root it is."""
+    from amodal.cli.run import run_identity
+
+    with composed(overrides, tmp_path) as cfg:
+        run_name, _, tags = run_identity(cfg)
+    assert run_name == name and not [t for t in tags if t.startswith("paths")]
 
 
 def test_config_groups_are_the_documented_contract():
