@@ -79,3 +79,30 @@ def test_rect_is_the_smallest_box_around_all_components():
     assert box.sum() == 5 * 7
     assert box[2:7, 3:10].all()
     assert not bounding_box_area(np.zeros((3, 3), bool)).any()
+
+
+def test_area_hull_builds_the_convex_hull_of_a_concave_v(tmp_path):
+    """Eq. 10: M is "the smallest convex polygon ConvHull(∪ C_i) that can enclose all contours" of V. The
+    class `area=hull` composes (not only the function it is meant to call) fills the V's notch, and only
+    that: its bounding box would also take the two corners below the arms."""
+    from amodal.config import build
+    from tests.conftest import composed
+
+    visible = mask_from([
+        "#.......#",
+        ".#.....#.",
+        "..#...#..",
+        "...#.#...",
+        "....#....",
+    ])
+    hull = mask_from([
+        "#########",
+        ".#######.",
+        "..#####..",
+        "...###...",
+        "....#....",
+    ])
+    with composed(["area=hull"], tmp_path) as cfg:
+        area = build(cfg.area, "area")
+    sample = Sample("t", "i", "o", np.zeros((*visible.shape, 3), np.uint8), visible)
+    assert np.array_equal(area(sample), hull)

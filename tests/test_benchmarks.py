@@ -52,3 +52,12 @@ def test_the_gpu_script_writes_table_s1_with_tiny_models_on_a_cpu(tmp_path):
     assert table.count("\n| sd15 (tiny) |") == table.count("\n| flux (tiny) |") == 2
     assert "| 0.3 s, 3.9 GB |" in table  # the paper's figures beside ours
     assert (tmp_path / "gpu.txt").read_text().strip() and (tmp_path / "table_s1.log").exists()
+
+
+def test_bench_rows_merges_and_reports_the_rows_it_writes(tmp_path):
+    out = tmp_path / "rows.json"
+    result = run(sys.executable, "scripts/bench_rows.py", "--rows", "300", "--shards", "3", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    assert figures["rows"] == 300 and figures["merge"]["code"] == figures["report"]["code"] == 0
+    assert figures["merge"]["peak_rss_mb"] > 0 and figures["report"]["seconds"] > 0

@@ -7,10 +7,11 @@ import torch
 
 from amodal.method.inpaint import DiffusionInpainter
 from amodal.models.loading import PretrainedPipeline, TinyPipeline
+from amodal.models.pipelines import PIPELINES
 from amodal.models.tiny import tiny_pipeline
 from tests.conftest import condition_batch
 
-FAMILIES = ["sd", "sdxl", "flux", "sd3", "flux_fill"]
+FAMILIES = list(PIPELINES)
 SEES_MASK = {"sd", "sdxl", "flux_fill"}  # the denoiser takes M: eq. 11 acts
 SIZE = 64
 
@@ -28,7 +29,7 @@ def inpainter(family, **settings):
 
 
 def final_latents(inp, conditions, areas, seeds):
-    """The latents the VAE decodes at the end, in the same scaled space as ``inp._encode``."""
+    """The latents the VAE decodes at the end, in the same scaled space as ``Family.encode``."""
     vae = inp.pipe.vae
     seen = []
     decode = vae.decode
@@ -53,7 +54,8 @@ def latent_area(inp, areas):
 
 
 def encoded(inp, conditions):
-    return inp._encode(torch.from_numpy(np.stack(conditions)).permute(0, 3, 1, 2).contiguous())
+    x = torch.from_numpy(np.stack(conditions)).permute(0, 3, 1, 2).contiguous()
+    return inp.family.encode(inp.pipe, inp.settings, x)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -1,7 +1,9 @@
+import math
+
 import numpy as np
 import pytest
 
-from amodal.eval.metrics import UNOCCLUDED, flat_metrics, iou, summarize
+from amodal.eval.metrics import UNOCCLUDED, ExactSum, flat_metrics, hidden_iou, iou, summarize, visible_baseline
 from amodal.sample import occlusion_rate
 
 
@@ -91,3 +93,76 @@ def test_unoccluded_objects_a_run_did_not_predict_are_counted_and_never_scored()
     assert summarize(rows, include_unoccluded=False)["n"] == 1
     assert summarize(rows, include_unoccluded=True)["n"] == 2  # the predicted one only
     assert summarize(rows, include_unoccluded=True)["miou"] == pytest.approx(0.75)
+
+
+def pixels(text: str) -> np.ndarray:
+    """A one-row mask written out: "1100" → [True, True, False, False]."""
+    return np.array([c == "1" for c in text])
+
+
+def test_hidden_iou_is_the_iou_of_what_lies_outside_v():
+    """C2F-Seg's IoU(Â \\ V, A \\ V) on six pixels, V reaching outside A (pixel 5)."""
+    amodal, visible = pixels("111100"), pixels("110001")  # A \ V = {2, 3}
+    predicted = pixels("111011")  # Â \ V = {2, 4}
+    assert hidden_iou(predicted, amodal, visible) == 1 / 3  # {2} / {2, 3, 4}
+    assert hidden_iou(visible, amodal, visible) == 0.0  # Â = V completes nothing
+    assert hidden_iou(amodal, amodal, visible) == 1.0
+    assert hidden_iou(pixels("000000"), amodal, visible) == 0.0
+    assert hidden_iou(pixels("001101"), amodal, visible) == 1.0  # V outside A is no part of A \ V
+
+
+def test_hidden_iou_is_none_when_nothing_of_a_is_hidden():
+    assert hidden_iou(pixels("1110"), pixels("1100"), pixels("1100")) is None  # A = V
+    assert hidden_iou(pixels("1110"), pixels("1100"), pixels("1110")) is None  # A inside V
+
+
+def occ_row(rate, iou_value, iou_occ, category="", **extra):
+    return row(rate, iou_value, 1, 2, iou_occ=iou_occ, category=category, **extra)
+
+
+def test_miou_occ_leaves_out_objects_with_nothing_hidden_in_every_bucket():
+    rows = [occ_row(0.45, 0.5, 0.25), occ_row(0.2, 0.9, None), occ_row(0.1, 0.7, 0.5), occ_row(0.0, 1.0, None)]
+    m = summarize(rows, include_unoccluded=True)
+    assert (m["n"], m["miou"], m["n_occ"], m["miou_occ"]) == (4, pytest.approx(0.775), 2, 0.375)
+    le = {b["label"]: b for b in m["buckets"]}
+    assert (le["≤40%"]["n"], le["≤40%"]["n_occ"], le["≤40%"]["miou_occ"]) == (3, 1, 0.5)
+    assert (le["≤5%"]["n"], le["≤5%"]["n_occ"], le["≤5%"]["miou_occ"]) == (1, 0, None)
+    assert flat_metrics(m)["miou_occ"] == 0.375 and flat_metrics(m)["n_occ/le10"] == 1
+    assert "miou_occ/le05" not in flat_metrics(m)
+
+
+def test_rows_written_before_iou_occ_leave_miou_occ_unknown_not_zero():
+    old = [row(0.3, 0.5, 1, 2), row(0.2, 0.7, 1, 2)]
+    m = summarize(old)
+    assert m["miou"] == pytest.approx(0.6) and m["miou_occ"] is None and m["n_occ"] is None
+    mixed = summarize([*old, occ_row(0.2, 0.9, 0.8)])  # a mean of the new row alone would be about 1 object
+    assert mixed["miou_occ"] is None and mixed["n"] == 3
+    assert "miou_occ" not in flat_metrics(m)
+
+
+def test_categories_get_their_own_miou_and_miou_occ():
+    rows = [occ_row(0.3, 0.5, 0.2, "cat"), occ_row(0.2, 0.7, None, "cat"), occ_row(0.4, 0.9, 0.6, "dog"),
+            occ_row(0.0, 1.0, None, "dog"),  # unoccluded: out of mIoU, so out of its category too
+            {"image_id": "i", "object_id": "s", "skipped": "empty visible mask", "category": "cow"}]
+    categories = summarize(rows)["categories"]
+    assert categories == {"cat": {"miou": pytest.approx(0.6), "miou_occ": 0.2, "n": 2, "n_occ": 1},
+                          "dog": {"miou": 0.9, "miou_occ": 0.6, "n": 1, "n_occ": 1}}
+    assert summarize([occ_row(0.3, 0.5, 0.2)])["categories"] == {}  # the dataset names none
+    unnamed = summarize([occ_row(0.3, 0.5, 0.2, "cat"), occ_row(0.3, 0.1, 0.1)])["categories"]
+    assert unnamed["(unnamed)"]["n"] == 1 and sum(c["n"] for c in unnamed.values()) == 2
+
+
+def test_the_visible_baseline_scores_zero_on_the_hidden_part():
+    rows = [occ_row(0.5, 0.9, 0.8, visible_area=5, amodal_area=10), occ_row(0.0, 1.0, None, visible_area=4,
+                                                                           amodal_area=4)]
+    baseline = summarize(visible_baseline(rows), include_unoccluded=True)
+    assert (baseline["miou"], baseline["miou_occ"], baseline["n_occ"]) == (0.75, 0.0, 1)
+
+
+def test_exact_sum_is_fsum_in_any_order():
+    values = [0.1, 1e-17, 0.7, 1e-300, 0.3333333333333333, 5e-324, 0.9999999999999999] * 3
+    for order in (values, values[::-1], sorted(values)):
+        total = ExactSum()
+        for value in order:
+            total.units += ExactSum.units_of(value)
+        assert total.value == math.fsum(values)

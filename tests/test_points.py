@@ -1,5 +1,7 @@
 """Point prompts: inside V (holes and separate parts included), seeded, spread over V's parts."""
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -93,3 +95,113 @@ def test_grid_with_more_parts_than_points_takes_the_largest_parts():
     points = GridPoints(2)(mask, numpy_rng(0, 0))
     _, cols = pixels(points)
     assert sorted(cols // 10) == [1, 4]  # the 6×6 and the 8×8 squares
+
+
+# --- the extractors prompt with points of V, not of M -------------------------------------------------------
+
+
+def concave_scene():
+    """A V-shaped visible mask whose hull M is a filled triangle: M ≠ V, and most of M lies outside V."""
+    from amodal.method.area import convex_hull_area
+    from amodal.method.extract import ExtractionInput
+
+    visible = np.zeros((96, 128), dtype=bool)
+    for row in range(60):  # two arms 6 px wide, meeting at the bottom
+        visible[10 + row, 10 + row:16 + row] = True
+        visible[10 + row, 112 - row:118 - row] = True
+    area = convex_hull_area(visible)
+    assert area.sum() > 2 * visible.sum()  # most of M is not V
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 255, size=(96, 128, 3), dtype=np.uint8)
+    image[area] = (200, 40, 40)  # x̂₀ drew the whole object: the colour the region extractor grows
+    return ExtractionInput(inpainted=image, visible=visible, area=area, seed=11)
+
+
+def extractor_from_config(name: str, tmp_path):
+    from amodal.config import build
+    from tests.conftest import composed
+
+    with composed([f"extractor={name}", "runtime.device=cpu"], tmp_path) as cfg:
+        return build(cfg.extractor, "extractor")
+
+
+@pytest.mark.parametrize("name", ["tiny_sam", "tiny_sam2"])  # sam and sam2: the same extractor, other models
+def test_sam_and_sam2_are_prompted_with_points_of_v_where_m_is_larger(name, tmp_path, monkeypatch):
+    """§5.1: "the mask M is extracted by uniformly sampling nine points from V using SAM". Points drawn from
+    M would land outside the object's visible part, on what the model drew."""
+    extractor = extractor_from_config(name, tmp_path)
+    inputs = concave_scene()
+    prompted = []
+    predictor = extractor.predictor().predictor
+    real_predict = predictor.predict
+
+    def spy(point_coords, point_labels, multimask_output):
+        prompted.append(np.asarray(point_coords))
+        return real_predict(point_coords=point_coords, point_labels=point_labels, multimask_output=multimask_output)
+
+    monkeypatch.setattr(predictor, "predict", spy)
+    for seed in range(5):
+        extractor(dataclasses.replace(inputs, seed=seed))
+    assert len(prompted) == 5
+    for points in prompted:
+        assert points.shape == (9, 2)
+        rows, cols = pixels(points)
+        assert inputs.visible[rows, cols].all()  # every prompt in V
+
+
+def test_the_region_extractor_grows_from_points_of_v_where_m_is_larger(tmp_path, monkeypatch):
+    """The classical stand-in for SAM takes SAM's prompts: its seeds lie in V, never in M \\ V."""
+    import amodal.method.region as region
+
+    extractor = extractor_from_config("region", tmp_path)
+    inputs = concave_scene()
+    seeds_seen = []
+    real = region.components_touching
+
+    def spy(mask, seeds):
+        seeds_seen.append(seeds.copy())
+        return real(mask, seeds)
+
+    monkeypatch.setattr(region, "components_touching", spy)
+    for seed in range(5):
+        extractor(dataclasses.replace(inputs, seed=seed))
+    assert len(seeds_seen) == 5
+    for seeds in seeds_seen:
+        assert seeds.sum() == 9 and not (seeds & ~inputs.visible).any()  # nine seeds, all in V
+
+
+def test_the_method_hands_the_extractor_v_not_m(tmp_path, monkeypatch):
+    """The whole method (area=hull, a tiny backbone, tiny SAM): the prompts that reach SAM lie in V at the
+    model's view, where M is a V's filled hull. Catches the pipeline handing M to the extractor as V."""
+    from amodal.config import build
+    from amodal.method.pipeline import InpaintPredictor
+    from amodal.sample import Sample
+    from tests.conftest import composed
+
+    scene = concave_scene()
+    with composed(["method=inpaint", "area=hull", "backbone=tiny_sd", "extractor=tiny_sam", "runtime.device=cpu",
+                   "cache.enabled=false"], tmp_path) as cfg:
+        method = build(cfg.method, "method")
+    views, prompted = [], []
+    prepare = InpaintPredictor.prepare
+
+    def spy_prepare(self, sample, seed):
+        prepared = prepare(self, sample, seed)
+        views.append(prepared)
+        return prepared
+
+    predictor = method.extractor.predictor().predictor
+    real_predict = predictor.predict
+
+    def spy_predict(point_coords, point_labels, multimask_output):
+        prompted.append(np.asarray(point_coords))
+        return real_predict(point_coords=point_coords, point_labels=point_labels, multimask_output=multimask_output)
+
+    monkeypatch.setattr(InpaintPredictor, "prepare", spy_prepare)
+    monkeypatch.setattr(predictor, "predict", spy_predict)
+    sample = Sample("t", "1", "1", scene.inpainted, scene.visible, amodal=scene.area)
+    method.predict([sample], [7])
+    (prepared,), (points,) = views, prompted
+    assert (prepared.area_view & ~prepared.visible_view).sum() > prepared.visible_view.sum()  # M ≠ V at the view
+    rows, cols = pixels(points)
+    assert points.shape == (9, 2) and prepared.visible_view[rows, cols].all()

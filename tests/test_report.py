@@ -7,8 +7,10 @@ import json
 import re
 
 import pytest
+import yaml
 from matplotlib.colors import to_rgba
 
+from amodal.config import config_dir
 from amodal.errors import ConfigError
 from amodal.eval.identity import differing, format_value
 from amodal.eval.paper import compare
@@ -132,7 +134,7 @@ def test_every_miou_has_its_n_in_markdown_csv_and_latex(two_sweeps, tmp_path):
     body = latex[latex.index(r"\midrule") + len(r"\midrule"):latex.index(r"\bottomrule")].strip().splitlines()
     for line, m in zip(body, metrics):
         counts = [int(n) for n in re.findall(r"\$n\$=(\d+)", line)]
-        assert counts == [m["n"], *(b["n"] for b in m["buckets"])]
+        assert counts == [m["n"], *(b["n"] for b in m["buckets"]), m["n_occ"]]
 
 
 def test_latex_is_a_booktabs_table_with_a_caption_and_right_aligned_numbers(two_sweeps, tmp_path):
@@ -142,7 +144,7 @@ def test_latex_is_a_booktabs_table_with_a_caption_and_right_aligned_numbers(two_
     assert latex.index(r"\begin{table}") < latex.index(r"\caption{mIoU") < latex.index(r"\begin{tabular}")
     assert r"\toprule" in latex and r"\midrule" in latex and r"\bottomrule" in latex and r"\end{table}" in latex
     (align,) = re.findall(r"\\begin\{tabular\}\{(\w+)\}", latex)
-    assert align == "lll" + "r" * 8  # run, method, eval.include_unoccluded | mIoU, six buckets, pixel IoU
+    assert align == "lll" + "r" * 9  # run, method, eval.include_unoccluded | mIoU, six buckets, pixel IoU, mIoU_occ
     header = latex.splitlines()[latex.splitlines().index(r"\toprule") + 1]
     assert header.startswith(r"run & method & eval.include\_unoccluded & mIoU & $\leq$50\% &")
 
@@ -234,3 +236,167 @@ def test_report_help_is_whole():
     description = result.stdout.split("positional arguments")[0]
     assert "with our numbers beside them; a plot." in " ".join(description.split())
     assert "examples:" in result.stdout and "--baseline" in result.stdout
+
+
+# --- what a report compares: the paper's setting, several studies, what the runs share, shards -------------
+
+
+def hand_made_run(path, overrides, ious, shard=None):
+    """A run folder as amodal-run leaves it (.hydra/ from the real composed config, rows, metrics.json),
+    without running a model: one scored object per IoU, 40 % occluded."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from amodal.eval.metrics import BUCKETS, summarize
+    from tests.conftest import composed
+
+    with composed([*overrides, *([f"shard.index={shard[0]}", f"shard.count={shard[1]}"] if shard else [])],
+                  path) as cfg:
+        choices = {k: v for k, v in HydraConfig.get().runtime.choices.items() if v is not None}
+        (path / ".hydra").mkdir(parents=True)
+        (path / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    (path / ".hydra" / "hydra.yaml").write_text(json.dumps({"hydra": {"runtime": {"choices": choices}}}))
+    rows = [{"dataset": "cocoa", "image_id": "1", "object_id": str(i), "occlusion_rate": 0.4, "iou": iou,
+             "intersection": round(100 * iou), "union": 100, "seconds": 0.1} for i, iou in enumerate(ious)]
+    (path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (path / "metrics.json").write_text(json.dumps(summarize(rows, BUCKETS, False)))
+    return path
+
+
+TINY = ["backbone=tiny_sd", "extractor=tiny_sam", "dataset=cocoa", "dataset.root=/data/cocoa-demo", "dataset.limit=4"]
+
+
+@pytest.fixture(scope="module")
+def two_studies(tmp_path_factory):
+    """An area sweep (Table S3: SD1.5 R and, with area=tiny_depth, SD1.5 D) and an ablation sweep (Table 7),
+    with tiny models on 4 objects."""
+    root = tmp_path_factory.mktemp("studies")
+    for num, area in enumerate(("rect", "tiny_depth")):
+        hand_made_run(root / "area" / str(num), ["experiment=area_types", "variant=ours_sd15", f"area={area}", *TINY],
+                      [0.5, 0.7])
+    for num, variant in enumerate(("full", "no_leakage")):
+        hand_made_run(root / "ablation" / str(num), ["experiment=ablation", f"variant={variant}", *TINY,
+                                                     "backbone=tiny_sdxl"], [0.6, 0.8 - 0.1 * num])
+    return root
+
+
+def test_a_report_over_two_studies_shows_both_paper_tables_whatever_the_order(two_studies, tmp_path):
+    """Before, only the first run's paper block was read: Table S3 or Table 7 by the order of the arguments,
+    the other not even under "Not run here"."""
+    files = {}
+    for name, order in (("first", ["area", "ablation"]), ("second", ["ablation", "area"])):
+        report = cli("amodal-report", *(str(two_studies / o) for o in order), "--out", str(tmp_path / name))
+        assert report.returncode == 0, report.stderr
+        text = (tmp_path / name / "report.md").read_text()
+        assert "**Table 7**" in text and "**Table S3**" in text
+        assert "Not run here: Table S4 (dataset=bsdsa); Table S5 (dataset=kins); Table S6" in text
+        assert text.index("**Table 7**") < text.index("**Table S3**")  # the tables' order, not the arguments'
+        files[name] = {f: (tmp_path / name / f).read_text() for f in ("paper.csv", "paper.tex")}
+    assert files["first"] == files["second"]
+
+
+def test_every_cell_of_tiny_runs_is_marked_not_comparable_with_what_differs(two_studies, tmp_path):
+    """Before, `variant=ours_sd15 backbone=tiny_sd extractor=tiny_sam` filled the paper's "SD1.5 R" with
+    random-weight numbers and said nothing."""
+    report = cli("amodal-report", str(two_studies), "--out", str(tmp_path))
+    assert report.returncode == 0, report.stderr
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "paper.csv").read_text())))
+    filled = [r for r in rows if r["ours"]]
+    assert {(r["table"], r["row"]) for r in filled} == {
+        ("Table S3", "SD1.5 R"), ("Table S3", "SD1.5 D"), ("Table 7", "all components"),
+        ("Table 7", "✗ leakage (s = 1, eq. 5)")}
+    assert all(r["comparable"] == "false" for r in filled)
+    assert all(r["comparable"] == "" and r["differs"] == "" for r in rows if not r["ours"])
+    differs = {(r["table"], r["row"]): r["differs"] for r in filled}
+    limit = "dataset.limit 4 (the paper: all objects)"
+    assert differs[("Table S3", "SD1.5 R")] == f"backbone tiny_sd ≠ sd15; extractor tiny_sam ≠ sam; {limit}"
+    assert differs[("Table S3", "SD1.5 D")] == \
+        f"backbone tiny_sd ≠ sd15; extractor tiny_sam ≠ sam; area tiny_depth ≠ depth; {limit}"
+    assert differs[("Table 7", "all components")] == f"backbone tiny_sdxl ≠ sdxl; extractor tiny_sam ≠ sam; {limit}"
+    # the dagger on each such cell, a line under the table; in LaTeX too; one warning per table on stderr
+    text = (tmp_path / "report.md").read_text()
+    table7 = text[text.index("**Table 7**"):text.index("**Table S3**")]
+    assert "| all components | 70.0† (76.5, -6.5) n=2 |" in table7
+    assert "\n† not the paper's setting (all components, ✗ leakage (s = 1, eq. 5)): backbone tiny_sdxl ≠ sdxl" in table7
+    latex = (tmp_path / "paper.tex").read_text()
+    assert "70.0$^\\dagger$ (76.5" in latex and "\\footnotesize $^\\dagger$ not the paper's setting" in latex
+    warnings = [line for line in report.stderr.splitlines() if "not run in the paper's setting" in line]
+    assert len(warnings) == 2 and warnings[0].startswith("amodal-report: warning: Table 7: 2 cells not run")
+    assert "Table S3: 4 cells" in warnings[1]  # ≤50% and ≤40% of two rows: the objects are 40 % hidden
+
+
+def test_the_settings_all_runs_share_are_said_above_the_runs_table_and_in_the_plot(two_studies, tmp_path):
+    report = cli("amodal-report", str(two_studies), "--out", str(tmp_path))
+    assert report.returncode == 0, report.stderr
+    text = (tmp_path / "report.md").read_text()
+    line = "Held constant: dataset cocoa (root cocoa-demo), extractor tiny_sam, limit 4, seed 0, dtype auto."
+    assert line in text and text.index(line) < text.index("| run |")  # backbone differs: not in the line
+    records = load_runs(find_runs([two_studies / "area"]))
+    title = bucket_figure(records).axes[0].get_title()
+    assert "Held constant: dataset cocoa (root cocoa-demo), backbone tiny_sd, extractor tiny_sam, limit 4" in title
+
+
+SD15_HUB = "benjamin-paine/stable-diffusion-v1-5-inpainting"
+
+
+def test_a_run_in_the_papers_setting_is_comparable_and_a_changed_value_is_named(tmp_path):
+    """The real backbone and SAM as variant=ours_sd15 composes them (built, never loaded): comparable; each
+    value the paper states, or the hub model, changed on the command line: named."""
+    spec = next(t for t in yaml.safe_load((config_dir() / "experiment" / "area_types.yaml").read_text())["paper"]
+                if t["table"] == "Table S3")
+    cases = {(): "", ("backbone.steps=50",): "backbone.steps 50 ≠ 20",
+             ("backbone.pipeline.model=/models/sd15",): f"weights /models/sd15 ≠ {SD15_HUB}",
+             ("extractor.model.size=vit_b",): "extractor.model.size vit_b ≠ vit_h",
+             ("background=white",): "background white ≠ histogram", ("points=grid",): "points grid ≠ random",
+             ("dataset=bsdsa",): None}  # another dataset: not about Table S3 at all
+    for i, (extra, expected) in enumerate(cases.items()):
+        path = hand_made_run(tmp_path / str(i), ["experiment=area_types", "variant=ours_sd15", "area=rect",
+                                                  "dataset=cocoa", *extra], [0.5])
+        cell = dict(compare(spec, [load_run(path)]).rows)["SD1.5 R"][0]
+        if expected is None:
+            assert cell.ours is None
+            continue
+        assert cell.ours == pytest.approx(50.0) and "; ".join(cell.differs) == expected
+        assert cell.comparable is (expected == "")
+
+
+def test_shards_are_not_runs_and_the_report_says_how_to_merge_them(tmp_path):
+    sweep = tmp_path / "shards"
+    for index in range(2):
+        hand_made_run(sweep / str(index), ["method=area", "dataset.n_images=1"], [0.5 + 0.1 * index],
+                      shard=(index, 3))
+    alone = cli("amodal-report", str(sweep))
+    assert alone.returncode == 2
+    assert f"2 of the 3 shards of one run (shards/0, shards/1) are left out of the tables; report the run " \
+           f"they split: amodal-merge {sweep} --out {sweep}-merged --partial && amodal-report {sweep}-merged" \
+           in alone.stderr  # --partial: shard 2 is not there
+    assert "Traceback" not in alone.stderr and "error: only shards here" in alone.stderr
+    hand_made_run(tmp_path / "runs" / "0", ["method=visible", "dataset.n_images=1"], [0.4])
+    both = cli("amodal-report", str(sweep), str(tmp_path / "runs"))
+    assert both.returncode == 0, both.stderr
+    header, *rows = markdown_rows(both.stdout)
+    assert [r[0] for r in rows] == ["runs/0"] and "amodal-merge" in both.stdout
+
+
+def test_runs_with_equal_numbers_are_drawn_side_by_side_and_headings_say_miou():
+    """hull and rect on objects where both areas are equal: one line hid the other."""
+    runs = [record("s/0", {"area": "hull"}, 0.7), record("s/1", {"area": "rect"}, 0.7),
+            record("s/2", {"area": "depth"}, 0.5)]
+    lines = [line for line in bucket_figure(runs).axes[0].lines if line.get_label().startswith("s/")]
+    xs = [tuple(line.get_xdata()) for line in lines]
+    assert len(set(xs)) == 3 and all(abs(a - b) < 0.2 for x in xs for a, b in zip(x, xs[0]))
+    apart = [record("s/0", {"area": "hull"}, 0.7), record("s/1", {"area": "rect"}, 0.5)]
+    assert [tuple(line.get_xdata()) for line in bucket_figure(apart).axes[0].lines] == [(0, 1), (0, 1)]
+    table = compare({"table": "T", "columns": ["miou", "le50", "pixel_iou"], "rows": []}, runs)
+    assert table.labels == ["mIoU", "≤50%", "pixel IoU"] and "| | mIoU | ≤50% | pixel IoU |" in table.markdown()
+
+
+def test_a_limit_on_the_objects_leaves_a_time_per_object_comparable(tmp_path):
+    """experiment=speed times the first 100 objects, as the paper's per-object times need no more."""
+    path = hand_made_run(tmp_path / "speed", ["experiment=speed", "variant=ours_sd15"], [0.5])
+    record = load_run(path)
+    spec = next(t for t in record.config["paper"] if t["table"] == "Table S1")
+    seconds = dict(compare(spec, [record]).rows)["SD1.5"][1]
+    assert seconds.ours == pytest.approx(0.1) and seconds.comparable is True
+    miou = compare({**spec, "columns": ["miou", "seconds"]}, [record]).rows[0][1]
+    assert [c.differs for c in miou] == [["dataset.limit 100 (the paper: all objects)"], []]

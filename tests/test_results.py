@@ -39,3 +39,12 @@ def test_a_line_that_is_not_a_row_is_named_by_its_number_unless_it_is_a_torn_end
             read_rows(path)
         path.write_text(good + bad.rstrip("\n"))  # the same, cut short at the end: what kill -9 leaves
         assert read_rows(path) == [json.loads(good)]
+
+
+def test_objects_whose_ids_join_alike_are_two_objects_and_a_repeat_is_read_once(tmp_path):
+    """The reader keeps one short string per object to find repeats: ("a1", "2") and ("a", "12") are not one."""
+    rows = [{"image_id": "a1", "object_id": "2", "iou": 0.1}, {"image_id": "a", "object_id": "12", "iou": 0.2},
+            {"image_id": "a", "object_id": "12", "iou": 0.9}]
+    path = tmp_path / "results.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert [r["iou"] for r in read_rows(path)] == [0.1, 0.2]

@@ -65,9 +65,12 @@ def test_an_object_the_method_refuses_costs_only_its_own_row(tmp_path):
     rows = {r["object_id"]: r for r in read_rows(tmp_path / "results.jsonl")}
     assert rows["b"]["skipped"] == "cannot do b" and "iou" not in rows["b"]
     assert rows["a"]["iou"] == 1 / 3 and rows["a"]["batch"] == 1  # Â = {0, 3}, A = {0, 1}
+    assert rows["a"]["iou_occ"] == 0.0  # Â \ V = {3}, A \ V = {1}
     assert rows["c"]["iou"] == 1.0 and rows["c"]["predicted_area"] == 2
+    assert rows["c"]["iou_occ"] == 1.0  # Â \ V = A \ V = {3}
     assert metrics == json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["n"] == 2 and metrics["miou"] == (1 / 3 + 1) / 2
+    assert metrics["n_occ"] == 2 and metrics["miou_occ"] == 0.5
     assert metrics["counts"]["skipped"] == {"cannot do b": 1}
 
 

@@ -18,17 +18,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from amodal.method.families import LeakageCallback, PipelineDraws, noised_sd
+from amodal.method.families import FAMILIES, LeakageCallback, PipelineDraws, Settings, noised_sd
 from amodal.method.inpaint import DiffusionInpainter
 from amodal.method.leakage import Leakage
 from amodal.models.loading import TinyPipeline
+from amodal.models.pipelines import PIPELINES
 from amodal.models.tiny import tiny_pipeline
 from amodal.seeding import torch_generator
 from tests.conftest import condition_batch
 
 SIZE, STEPS = 64, 4
-STOCK = {"sd": "StableDiffusionInpaintPipeline", "sdxl": "StableDiffusionXLInpaintPipeline",
-         "flux": "FluxInpaintPipeline", "sd3": "StableDiffusion3InpaintPipeline", "flux_fill": "FluxFillPipeline"}
 NEUTRAL = {"sd": {"guidance_scale": 1.0}, "sdxl": {"guidance_scale": 1.0}, "flux": {"max_sequence_length": 256},
            "sd3": {"guidance_scale": 1.0}, "flux_fill": {"max_sequence_length": 256}}
 """What the stock call needs to match the neutral method: no text guidance (SD, SDXL, SD3: the empty prompt in
@@ -57,7 +56,7 @@ def stock_output(family, conditions, areas, seeds, strength=1.0, dtype=torch.flo
     prompt for the whole batch, as ours encodes it once (a batch of three "" gives SDXL's pooled text
     embedding another rounding: 1 grey level in one pixel)."""
     pipe = tiny_pipeline(family, seed=0).to(dtype=dtype)
-    assert type(pipe).__name__ == STOCK[family]
+    assert type(pipe) is PIPELINES[family].pipeline
     pipe.set_progress_bar_config(disable=True)
     image, mask = as_tensors(conditions, areas)
     with torch.no_grad():
@@ -170,7 +169,43 @@ def test_flux_fill_with_neutral_additions_is_the_stock_fill_pipeline(batch, stre
     assert all(np.abs(a.astype(int) - b).mean() > 0.5 for a, b in zip(mode, stock))
 
 
-@pytest.mark.parametrize("family", sorted(STOCK))
+def adapter_alone(family, settings, conditions, areas, seeds):
+    """x̂₀ from the family's adapter with a fresh tiny pipeline and a settings object: no inpainter."""
+    adapter, pipe = FAMILIES[family], tiny_pipeline(family, seed=0)
+    pipe.set_progress_bar_config(disable=True)
+    x = torch.from_numpy(np.stack(conditions)).permute(0, 3, 1, 2).contiguous()
+    area = torch.from_numpy(np.stack(areas)).float()[:, None]
+    area_latent = F.interpolate(area, size=(SIZE // pipe.vae_scale_factor,) * 2, mode="nearest")
+    with torch.no_grad():
+        embeddings = adapter.prompt_embeddings(pipe, "", "cpu", settings.max_sequence_length)
+    generators = [torch_generator(s) for s in seeds]
+    return to_uint8(adapter.run(pipe, settings, embeddings, x, area, area_latent, seeds, generators).float())
+
+
+@pytest.mark.parametrize("family", list(PIPELINES))
+def test_an_adapter_with_a_pipeline_alone_is_the_stock_pipeline_and_the_inpainters(family, batch):
+    """A family adapter needs a pipeline and a frozen ``Settings``, nothing of the inpainter's: with the
+    additions neutral it gives the stock image, bit for bit; with eq. 7, eq. 11 (where the denoiser sees
+    M), the mode, strength 0.6 and T5's 77 tokens, the inpainter's image under the same settings."""
+    settings = Settings(steps=STEPS, strength=1.0, leakage=None, w=0.0, vae_latents="sample",
+                        max_sequence_length=256, distilled_guidance=30.0, dtype=torch.float32,
+                        backbone=f"tiny-{family}")
+    stock = stock_images(family, *batch, **NEUTRAL[family])
+    assert all(np.array_equal(a, b) for a, b in zip(adapter_alone(family, settings, *batch), stock))
+    with pytest.raises(AttributeError):
+        settings.w = 1.0  # frozen: an adapter cannot change the method's settings for the next batch
+    w = 1.5 if FAMILIES[family].takes_mask else 0.0
+    method = {"s": 0.3, "w": w, "vae_latents": "mode", "strength": 0.6, "max_sequence_length": 77,
+              "distilled_guidance": 3.5}
+    inp = DiffusionInpainter(TinyPipeline(family, seed=0), resolution=SIZE, steps=STEPS, **method)
+    settings = Settings(steps=STEPS, strength=0.6, leakage=Leakage(strength=0.3), w=w, vae_latents="mode",
+                        max_sequence_length=77, distilled_guidance=3.5, dtype=torch.float32, backbone=f"tiny-{family}")
+    ours = adapter_alone(family, settings, *batch)
+    assert all(np.array_equal(a, b) for a, b in zip(ours, inp.inpaint(*batch)))
+    assert all(np.abs(a.astype(int) - b).mean() > 0.5 for a, b in zip(ours, stock))  # the additions act
+
+
+@pytest.mark.parametrize("family", sorted(PIPELINES))
 def test_in_float16_too_the_neutral_method_is_the_stock_pipeline(family, batch):
     """Identical in float16 as well: the VAE stays in the pipeline's dtype (SDXL's pipeline upcasts it
     to encode and decode by itself), where an upcast of ours once broke SD and Flux in float16."""
@@ -271,7 +306,7 @@ def test_the_noise_prediction_the_scheduler_receives_is_eq11(batch):
     x = torch.from_numpy(np.stack(conditions)).permute(0, 3, 1, 2).contiguous()
     m = torch.from_numpy(np.stack(areas)).float()[:, None]
     m_latent = F.interpolate(m, size=(SIZE // pipe.vae_scale_factor,) * 2, mode="nearest")
-    masked, whole = inp._encode(x * (m < 0.5)), inp._encode(x)
+    masked, whole = (inp.family.encode(pipe, inp.settings, images) for images in (x * (m < 0.5), x))
     text = tiny_pipeline("sd", seed=0).encode_prompt("", "cpu", len(seeds), False)[0]
     assert len(received) == len(pipe.scheduler.timesteps)
     for noise_prediction, t, latents in received:

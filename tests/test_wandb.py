@@ -52,8 +52,12 @@ def test_offline_wandb_run_is_written_and_resumed_into_the_same_run(tmp_path):
     log = (run / f"run-{run_id}.wandb").read_bytes()
     assert b"amodal.method.baselines.VisiblePredictor" in log  # the resolved config
     assert b"miou/le50" in log and b"method:visible" in log  # metrics and tags
+    assert b"miou_occ/le50" in log  # logged as mIoU is
     (table,) = (run / "files" / "media" / "table").glob("buckets_*.table.json")
-    assert json.loads(table.read_text())["columns"] == ["bucket", "mIoU", "pixel IoU", "objects"]
+    buckets = json.loads(table.read_text())
+    assert buckets["columns"] == ["bucket", "mIoU", "pixel IoU", "objects", "mIoU_occ", "objects_occ"]
+    assert any(row[5] for row in buckets["data"])
+    assert all(row[4] == 0.0 for row in buckets["data"] if row[5])  # Â = V completes nothing it hides
     assert len(list((run / "files" / "media" / "images").glob("panels_*.png"))) == 4
     second = cli(*args)  # resuming continues the same W&B run
     assert second.returncode == 0, second.stderr
@@ -104,7 +108,8 @@ def test_a_run_logs_a_row_per_scored_object_and_its_files_as_an_artifact(tmp_pat
     scored = [r for r in read_rows(run_dir / "results.jsonl") if r.get("iou") is not None]
     (table,) = (run / "files" / "media" / "table").glob("objects_*.table.json")
     table = json.loads(table.read_text())
-    assert table["columns"] == ["dataset", "image_id", "object_id", "category", "occlusion_rate", "iou", "seconds"]
+    assert table["columns"] == ["dataset", "image_id", "object_id", "category", "occlusion_rate", "iou", "iou_occ",
+                                "seconds"]
     assert len(table["data"]) == len(scored) == metrics["counts"]["scored"] > 5
     assert table["data"] == [[r[c] for c in table["columns"]] for r in scored]
     log = (run / f"run-{run_id}.wandb").read_bytes()

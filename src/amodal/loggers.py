@@ -12,7 +12,7 @@ from amodal.eval.metrics import flat_metrics
 from amodal.eval.results import read_rows
 from amodal.eval.run_folder import METRICS_FILE, RESULTS_FILE
 
-OBJECT_COLUMNS = ("dataset", "image_id", "object_id", "category", "occlusion_rate", "iou", "seconds")
+OBJECT_COLUMNS = ("dataset", "image_id", "object_id", "category", "occlusion_rate", "iou", "iou_occ", "seconds")
 """The per-object table's columns: one row per scored object."""
 
 
@@ -99,9 +99,10 @@ class WandbLogger(RunLogger):
 
         if self._run is None:
             return
-        table = wandb.Table(columns=["bucket", "mIoU", "pixel IoU", "objects"])
+        table = wandb.Table(columns=["bucket", "mIoU", "pixel IoU", "objects", "mIoU_occ", "objects_occ"])
         for bucket in metrics["buckets"]:
-            table.add_data(bucket["label"], bucket["miou"], bucket["pixel_iou"], bucket["n"])
+            table.add_data(bucket["label"], bucket["miou"], bucket["pixel_iou"], bucket["n"], bucket.get("miou_occ"),
+                           bucket.get("n_occ"))
         payload = {**flat_metrics(metrics), "buckets": table}
         if self._pictures:
             payload["panels"] = self._pictures

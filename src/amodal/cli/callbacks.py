@@ -9,7 +9,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from amodal.eval.report import find_runs, load_runs
+from amodal.eval.report import find_runs, load_runs, without_shards
 from amodal.eval.summary import comparisons, log_summary_run, write_report
 from amodal.loggers import sweep_group
 
@@ -20,13 +20,15 @@ class MultirunReport(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
-            records = load_runs(find_runs([sweep_dir]))
+            records, shards = without_shards(load_runs(find_runs([sweep_dir])))
+            for line in shards:
+                log.info(line)
             if not records:
                 return
             tables = comparisons(records)
-            for warning in (w for table in tables for w in table.warnings):
+            for warning in (w for table in tables for w in table.messages()):
                 log.warning(warning)
-            files = write_report(records, sweep_dir / "report", tables)
+            files = write_report(records, sweep_dir / "report", tables, notes=shards)
             log.info("report: %s", files["markdown"])
             logger = config.get("logger") or {}
             if str(logger.get("_target_", "")).endswith("WandbLogger"):

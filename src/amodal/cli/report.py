@@ -4,6 +4,8 @@ experiment with a ``paper:`` block, the paper's tables with our numbers beside t
     amodal-report outputs/multiruns/2026-11-25_10-00-00
     amodal-report outputs/runs/a outputs/runs/b --csv table.csv --latex table.tex
     amodal-report outputs/multiruns/<time> --out report/ --baseline --wandb   # files, and a W&B summary run
+    amodal-report outputs/multiruns/<time> --out report/ --metric miou_occ   # plot the hidden part's mIoU
+    amodal-report outputs/runs/a outputs/runs/b --by category                # mIoU per category, runs as columns
     amodal-report outputs/multiruns/<time> --ci --seeds   # 95 % intervals; runs differing only in seed as one row
 """
 
@@ -16,7 +18,16 @@ from pathlib import Path
 
 from amodal.errors import AmodalError
 from amodal.eval.bootstrap import RESAMPLES, SEED
-from amodal.eval.report import find_runs, load_runs, runs_csv, runs_latex, unpredicted_unoccluded
+from amodal.eval.report import (
+    METRICS,
+    category_markdown,
+    find_runs,
+    load_runs,
+    runs_csv,
+    runs_latex,
+    unpredicted_unoccluded,
+    without_shards,
+)
 from amodal.eval.spread import add_intervals, seed_groups
 from amodal.eval.summary import comparisons, log_summary_run, report_markdown, write_report
 
@@ -39,6 +50,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="write report.md, CSV, LaTeX and buckets.png (the plot) here")
     parser.add_argument("--baseline", action="store_true",
                         help="draw Â = V (the visible mask as the prediction) on the same objects in the plot")
+    parser.add_argument("--metric", choices=list(METRICS), default="miou",
+                        help="what the plot and --by show: miou (default) or miou_occ, the mean IoU of the hidden "
+                             "part A \\ V (C2F-Seg's), over the objects that have one")
+    parser.add_argument("--by", choices=["category"],
+                        help="print the metric per category (one row each, the runs as columns) in place of the "
+                             "runs table; with --out also categories.md")
     parser.add_argument("--ci", action="store_true",
                         help="a 95 %% bootstrap interval over objects beside every mIoU (and a band in the plot)")
     parser.add_argument("--resamples", type=int, default=RESAMPLES,
@@ -73,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:
-        records = load_runs(runs, args.include_unoccluded)
+        records, shards = without_shards(load_runs(runs, args.include_unoccluded))
         records = seed_groups(records) if args.seeds else records
         if args.ci:
             for record in add_intervals(records, seed=args.bootstrap_seed, resamples=args.resamples):
@@ -83,18 +100,35 @@ def main(argv: list[str] | None = None) -> int:
     except AmodalError as err:
         print(f"amodal-report: error: {err}", file=sys.stderr)
         return 2
+    for line in shards:
+        print(f"amodal-report: {line}", file=sys.stderr)
+    if not records:
+        print("amodal-report: error: only shards here, no run to report; merge them first (above)", file=sys.stderr)
+        return 2
     for record in records:
         if warning := unpredicted_unoccluded(record):
             print(f"amodal-report: {warning}", file=sys.stderr)
-    for warning in (w for table in tables for w in table.warnings):
+    for warning in (w for table in tables for w in table.messages()):
         print(f"amodal-report: warning: {warning}", file=sys.stderr)
-    print(report_markdown(records, tables), end="")
+    if args.by == "category":
+        if not any(record.metrics.get("categories") for record in records):
+            print("amodal-report: error: --by category: none of the runs names categories (their dataset names "
+                  "none, or their metrics.json predates categories and there is no results.jsonl to recompute "
+                  "it from)", file=sys.stderr)
+            return 2
+        print(category_markdown(records, args.metric), end="")
+    else:
+        print(report_markdown(records, tables, shards), end="")
     if args.csv:
         args.csv.write_text(runs_csv(records))
     if args.latex:
         args.latex.write_text(runs_latex(records))
     if args.out:
-        files = write_report(records, args.out, tables, baseline=args.baseline)
+        files = write_report(records, args.out, tables, baseline=args.baseline, notes=shards,
+                             metric=args.metric)
+        if args.by == "category":
+            files["categories"] = args.out / "categories.md"
+            files["categories"].write_text(category_markdown(records, args.metric))
         print(f"\nwritten: {', '.join(str(p) for p in files.values())}")
         if args.wandb:
             log_summary_run(records, files, project=args.wandb_project, group=args.wandb_group,

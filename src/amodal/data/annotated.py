@@ -8,6 +8,7 @@ loaded (the others' visible masks come with every sample), then cached while its
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,8 @@ class AnnotatedDataset(ObjectDataset):
     """The annotation file (or folder) the subclass reads, named in errors."""
     category_names: dict[str, str] = {}
     """Category id → name, where the file numbers its categories (COCO-style files); read with the objects."""
+    images_dir: Path | None = None
+    """The folder the annotations' image file names are relative to; no image is read from outside it."""
 
     def __init__(self, limit: int | None = None) -> None:
         super().__init__(limit=limit)
@@ -84,9 +87,14 @@ class AnnotatedDataset(ObjectDataset):
         """The ``dataset.<key>: value`` settings that leave some objects unevaluated, named when none is left."""
         return {}
 
+    def image_root(self) -> Path | None:
+        """The folder every image file must lie in (``images_dir``)."""
+        return self.images_dir
+
     def image_file(self, image: AnnotatedImage) -> Path:
-        """The file of an image; raises ``SampleError`` when there is none (only its objects are skipped)."""
-        return existing_image(image.file)
+        """The file of an image; raises ``SampleError`` when there is none or it lies outside the image
+        folder (only its objects are skipped)."""
+        return existing_image(inside(image.file, self.image_root(), image.source))
 
     @property
     def images(self) -> dict[str, AnnotatedImage]:
@@ -99,6 +107,12 @@ class AnnotatedDataset(ObjectDataset):
                         f"{image.source}: image {image.image_id} is annotated twice under one id; "
                         "each image (and annotator) must appear once"
                     )
+                objects: set[str] = set()
+                for region in image.regions:
+                    if region.object_id in objects:
+                        raise DatasetError(f"{image.source}: image {image.image_id} has two objects with id "
+                                           f"{region.object_id}; each object needs its own id")
+                    objects.add(region.object_id)
                 images[image.group] = image
             self._images = images
         return self._images
@@ -188,6 +202,19 @@ def _setting(value: object) -> str:
     if isinstance(value, bool) or value is None:
         return {True: "true", False: "false", None: "null"}[value]
     return str(value)
+
+
+def inside(path: Path, root: Path | None, source: Path) -> Path:
+    """``path`` when, as written, it lies in ``root``; an absolute ``file_name``, or one that climbs out with
+    ``..``, is refused before anything is read (links inside the folder are followed: they are the
+    user's choice)."""
+    if root is None:
+        return path
+    folder = os.path.normpath(os.path.abspath(root))
+    if os.path.commonpath([folder, os.path.normpath(os.path.abspath(path))]) != folder:
+        raise SampleError(f"image file {path} lies outside the image folder {root} (an absolute file name or one "
+                          f"climbing out with '..' in {source.name}): refused, nothing read")
+    return path
 
 
 def existing_image(path: Path) -> Path:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from amodal.data.files import require_regular
 from amodal.errors import DatasetError
 
 try:
@@ -65,6 +66,7 @@ def locate(
 
 
 def read_json(path: Path) -> Any:
+    require_regular(path, "annotation", DatasetError)
     try:
         with path.open("rb") as handle:
             return json.load(handle)
@@ -72,15 +74,24 @@ def read_json(path: Path) -> Any:
         raise DatasetError(f"{path} cannot be read ({err.strerror or err})") from err
     except (ValueError, UnicodeDecodeError) as err:
         raise DatasetError(f"{path} is not valid JSON ({err}); is it the right file?") from err
+    except RecursionError:
+        raise DatasetError(f"{path} nests its JSON too deeply to read (thousands of levels); no annotation "
+                           "file does: is it the right file?") from None
 
 
 def read_pickle(path: Path) -> Any:
     """An annotation pickle (FishBowl's), built from plain data only: ``AnnotationUnpickler``."""
+    require_regular(path, "annotation", DatasetError)
     try:
         with path.open("rb") as handle:
             return AnnotationUnpickler(handle).load()
     except OSError as err:
         raise DatasetError(f"{path} cannot be read ({err.strerror or err})") from err
+    except RecursionError:
+        raise DatasetError(f"{path} nests its data too deeply to read; is it the right file?") from None
+    except ForbiddenAllocation as err:
+        raise DatasetError(f"{path} asks for {err}, which an annotation file never holds: refused; use the "
+                           "dataset's official file") from None
     except ForbiddenGlobal as err:
         raise DatasetError(
             f"{path} asks to load {err}, which an annotation file never holds (it could run code): refused, "
@@ -92,6 +103,10 @@ def read_pickle(path: Path) -> Any:
 
 class ForbiddenGlobal(pickle.UnpicklingError):
     """A pickle names a class or function outside ``AnnotationUnpickler``'s allow-list."""
+
+
+class ForbiddenAllocation(ForbiddenGlobal):
+    """A pickle asks an allowed function for memory its own bytes do not hold (``bytearray(2**34)``)."""
 
 
 def _plain_dtype(*args) -> np.dtype:
@@ -113,10 +128,19 @@ def _latin1(text: str, encoding: str) -> bytes:
     return text.encode("latin1")
 
 
+def _bytearray_of_content(*args) -> bytearray:
+    """``bytearray`` as pickle protocols 0-4 write one: from its content (bytes, or text and its encoding),
+    never from a size, so what a pickle allocates stays bounded by the file's own size."""
+    if not args or not isinstance(args[0], (bytes, str)):
+        shown = ", ".join(repr(a) if not isinstance(a, (bytes, str)) else type(a).__name__ for a in args)
+        raise ForbiddenAllocation(f"bytearray({shown}), a bytearray of a size rather than of its content")
+    return bytearray(*args)
+
+
 SAFE_GLOBALS = {
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
-    ("builtins", "bytearray"): bytearray,
+    ("builtins", "bytearray"): _bytearray_of_content,
     ("_codecs", "encode"): _latin1,  # bytes, as protocol 2 writes them
     ("numpy", "dtype"): _plain_dtype,
     ("numpy.core.multiarray", "scalar"): _plain_scalar,  # numpy < 2
@@ -155,6 +179,52 @@ def require_list(record: dict, key: str, path: Path, where: str, hint: str = "")
     value = record[key]
     if not isinstance(value, list):
         raise DatasetError(f"{path}: {where}'s {key!r} is a {type(value).__name__}, expected a list{hint}")
+    return value
+
+
+def text_id(value: Any, index: int, seen: dict[str, tuple[int, Any]], path: Path, what: str) -> str:
+    """An id (an image's, an object's) as the text ids are compared and named by; refused when it was
+    already seen, as the same value or as another that reads the same (``1`` and ``"1"``): their objects
+    would merge. ``seen`` maps each text to where it came from."""
+    text = str(value)
+    if text in seen:
+        first, original = seen[text]
+        if original == value and type(original) is type(value):
+            raise DatasetError(f"{path}: {what}s {first} and {index} both have id {value!r}; each needs its own id")
+        raise DatasetError(f"{path}: {what} {first} has id {original!r} and {what} {index} has id {value!r}, "
+                           "one id once read as text; give each its own id")
+    seen[text] = (index, value)
+    return text
+
+
+def image_size(entry: dict, path: Path, where: str, hint: str = "") -> tuple[int, int] | None:
+    """(height, width) an image record states, None where it states none; refused unless whole numbers ≥ 1."""
+    if "height" not in entry or "width" not in entry:
+        return None
+    size = []
+    for key in ("height", "width"):
+        value = entry[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
+            raise DatasetError(f"{path}: {where}'s {key!r} is {value!r}, expected a whole number of pixels{hint}")
+        size.append(int(value))
+    return size[0], size[1]
+
+
+def rate(value: Any, path: Path, where: str, hint: str = "") -> float | None:
+    """An annotated occlusion rate (``occlude_rate``): a number, or None where the file states none."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise DatasetError(f"{path}: {where}'s occlusion rate is {value!r}, expected a number{hint}") from None
+
+
+def file_name(entry: dict, path: Path, where: str, hint: str = "") -> str:
+    """An image record's ``file_name``: a non-empty text."""
+    value = entry["file_name"]
+    if not isinstance(value, str) or not value:
+        raise DatasetError(f"{path}: {where}'s 'file_name' is {value!r}, expected the image's file name{hint}")
     return value
 
 

@@ -26,9 +26,20 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from amodal.data.annotated import AnnotatedDataset, AnnotatedImage, Region
-from amodal.data.annotations import locate, natural_key, read_json, require, require_list, root_path
-from amodal.data.files import find_image
-from amodal.errors import ConfigError, DatasetError
+from amodal.data.annotations import (
+    file_name,
+    image_size,
+    locate,
+    natural_key,
+    rate,
+    read_json,
+    require,
+    require_list,
+    root_path,
+    text_id,
+)
+from amodal.data.files import find_image, require_regular
+from amodal.errors import ConfigError, DatasetError, SampleError
 from amodal.sample import ObjectKey
 
 HINT = "; a COCOA file has 'images' and 'annotations' whose items hold 'regions'"
@@ -89,6 +100,7 @@ class CocoaDataset(AnnotatedDataset):
         parsing a big file twice)."""
         if path.is_dir():
             return True
+        require_regular(path, "annotation", DatasetError)
         with path.open("rb") as handle:
             head = handle.read(1 << 16)
         return b'"regions"' in head and b'"annotations"' not in head
@@ -123,21 +135,19 @@ class CocoaDataset(AnnotatedDataset):
         for index, annotation in enumerate(require_list(data, "annotations", path, "the file", HINT)):
             require(annotation, ["image_id", "regions"], path, f"annotation {index}", HINT)
             by_image.setdefault(str(annotation["image_id"]), []).append((index, annotation))
+        image_ids: dict[str, tuple[int, object]] = {}
         for index, entry in enumerate(require_list(data, "images", path, "the file", HINT)):
             require(entry, ["id", "file_name"], path, f"image {index}", HINT)
-            image_id = str(entry["id"])
+            image_id = text_id(entry["id"], index, image_ids, path, "image")
             annotations = by_image.pop(image_id, [])
             if self.annotators == "first":
                 annotations = annotations[:1]
-            size = (
-                (int(entry["height"]), int(entry["width"]))
-                if "height" in entry and "width" in entry
-                else None
-            )
+            size = image_size(entry, path, f"image {index}", HINT)
+            file = file_name(entry, path, f"image {index}", HINT)
             for position, annotation in annotations:
                 yield self._image(
                     image_id,
-                    self.images_dir / entry["file_name"],
+                    self.images_dir / file,
                     annotation,
                     str(annotation.get("id", position)),
                     path,
@@ -152,10 +162,13 @@ class CocoaDataset(AnnotatedDataset):
         require(data, ["regions"], path, "the file", "; a per-image COCOA file holds 'regions'")
         image_id = str(data.get("image_id", path.stem))
         candidates = [path.stem] + ([Path(str(data["url"])).stem] if data.get("url") else [])
-        file = next(
-            (f for f in (find_image(self.images_dir, c) for c in candidates) if f is not None),
-            self.images_dir / f"{path.stem}.jpg",
-        )
+        try:
+            file = next(
+                (f for f in (find_image(self.images_dir, c) for c in candidates) if f is not None),
+                self.images_dir / f"{path.stem}.jpg",
+            )
+        except SampleError as err:  # x.png beside x.jpg: which one the annotation means is unknown
+            raise DatasetError(str(err)) from None
         return self._image(image_id, file, data, str(data.get("id", path.stem)), path, None)
 
     def _image(
@@ -168,17 +181,20 @@ class CocoaDataset(AnnotatedDataset):
         size: tuple[int, int] | None,
     ) -> AnnotatedImage:
         regions = []
+        if not isinstance(annotation["regions"], list):
+            kind = type(annotation["regions"]).__name__
+            raise DatasetError(f"{source}: image {image_id}'s 'regions' is {kind}, expected a list{HINT}")
         for index, region in enumerate(annotation["regions"]):
             if not isinstance(region, dict):
                 raise DatasetError(f"{source}: image {image_id} region {index} is not a JSON object{HINT}")
-            occlusion = region.get("occlude_rate")
+            occlusion = rate(region.get("occlude_rate"), source, f"image {image_id} region {index}", HINT)
             regions.append(
                 Region(
                     object_id=f"{annotation_id}_{index}",
                     amodal=region.get("segmentation"),
                     visible=region.get("visible_mask"),
                     category=str(region.get("name", "")).strip(),
-                    annotated_occlusion=None if occlusion is None else float(occlusion),
+                    annotated_occlusion=occlusion,
                     evaluated=self.stuff or not region.get("isStuff", 0),
                 )
             )

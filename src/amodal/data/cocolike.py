@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from amodal.data.annotated import AnnotatedImage, Region
-from amodal.data.annotations import read_json, require, require_list
+from amodal.data.annotations import file_name, image_size, read_json, require, require_list, text_id
 from amodal.errors import DatasetError
 
 
@@ -41,26 +41,29 @@ def read_instances(
     """Each image of ``data`` (``load_instances(path)``) with its regions; ``region(annotation, category
     name)`` makes one, and every annotation must hold the keys ``needs`` lists."""
     categories = category_names(data)
-    by_image: dict[str, list[dict]] = {}
+    by_image: dict[str, list[tuple[int, dict]]] = {}
     for index, annotation in enumerate(require_list(data, "annotations", path, "the file", hint)):
         require(annotation, ["id", "image_id", *needs], path, f"annotation {index}", hint)
-        by_image.setdefault(str(annotation["image_id"]), []).append(annotation)
+        by_image.setdefault(str(annotation["image_id"]), []).append((index, annotation))
+    image_ids: dict[str, tuple[int, object]] = {}
     for index, entry in enumerate(require_list(data, "images", path, "the file", hint)):
         require(entry, ["id", "file_name"], path, f"image {index}", hint)
-        image_id = str(entry["id"])
+        image_id = text_id(entry["id"], index, image_ids, path, "image")
         annotations = by_image.pop(image_id, [])
         if not annotations:
             continue
-        size = (int(entry["height"]), int(entry["width"])) if "height" in entry and "width" in entry else None
-        regions = []
-        for annotation in annotations:
+        size = image_size(entry, path, f"image {index}", hint)
+        file = file_name(entry, path, f"image {index}", hint)
+        regions, object_ids = [], {}
+        for position, annotation in annotations:
+            text_id(annotation["id"], position, object_ids, path, f"image {image_id}'s annotation")
             category = annotation.get("category_id")
             regions.append(
                 region(annotation, "" if category is None else categories.get(str(category), str(category)))
             )
         yield AnnotatedImage(
             image_id=image_id,
-            file=images_dir / str(entry["file_name"]),
+            file=images_dir / file,
             source=path,
             regions=regions,
             size=size,

@@ -8,12 +8,15 @@ decompression-bomb limit, ``limit_image_pixels``) is refused before it is decode
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
 import re
 import secrets
+import stat
 import warnings
+from collections.abc import Iterable
 from numbers import Real
 from pathlib import Path
 
@@ -21,7 +24,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from amodal.errors import ConfigError, SampleError
-from amodal.sample import ObjectKey, as_image, as_mask, mask_values, soft_pixels
+from amodal.sample import ObjectKey, as_image, as_mask, soft_pixels
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 PILLOW_MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS
@@ -41,8 +44,24 @@ def limit_image_pixels(limit: int | None) -> None:
     Image.MAX_IMAGE_PIXELS = None if limit is None else int(limit)
 
 
+def require_regular(path: str | Path, kind: str, error: type[Exception] = SampleError) -> None:
+    """Refuse a FIFO, socket, device or folder where a file is to be read: reading a FIFO waits for a writer
+    forever, a device may never end. A path that does not exist is left to the reader to report."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        what = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "not a plain file")
+        raise error(f"{kind} file {path} is {what}, not a regular file: refused, only regular files are read")
+
+
 def _open(path: Path, kind: str) -> Image.Image:
-    """The file opened (its header read, nothing decoded), refused when it is a decompression bomb."""
+    """The file opened (its header read, nothing decoded), refused when it is a decompression bomb or not a
+    regular file."""
+    require_regular(path, kind)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)  # over the limit, not twice over it
@@ -105,20 +124,49 @@ class SoftMasks:
 
 def read_mask(path: str | Path, shape: tuple[int, int] | None = None, soft: SoftMasks | None = None) -> np.ndarray:
     """A ``bool`` mask from an image file: inside where the value is at least half the mask's maximum
-    (RGB and RGBA masks use their largest colour channel). ``soft`` reports non-binary masks once for
-    many files; without it, this file is reported if it is one."""
+    (``mask_file_values`` says which values, by the file's mode). ``soft`` reports non-binary masks once
+    for many files; without it, this file is reported if it is one."""
     path = Path(path)
     try:
         with _open(path, "mask") as image:
-            array = np.asarray(image.convert("RGBA") if image.mode in ("RGBA", "LA", "P", "PA") else image)
+            values = mask_file_values(image, path)
     except FileNotFoundError as err:
         raise SampleError(f"mask file {path} does not exist") from err
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise SampleError(f"mask file {path} cannot be read as an image ({err})") from err
-    values = mask_values(array, str(path))
     mask = as_mask(values, str(path), shape)
     (soft or SoftMasks()).check(path, values)
     return mask
+
+
+GREY_MODES = ("1", "L", "I", "F", "I;16", "I;16L", "I;16B", "I;16N")
+COLOUR_MODES = ("RGB", "RGBX")
+ALPHA_MODES = ("LA", "La", "PA", "RGBA", "RGBa", "P")
+"""Modes whose alpha may be the mask: palette files are read through RGBA (a palette may carry transparency)."""
+
+
+def mask_file_values(image: Image.Image, path: Path) -> np.ndarray:
+    """A mask file's values as H×W, by its mode: greyscale as it is; RGB by its largest channel; CMYK by its
+    luminance (its channels are ink, so taken as RGBA they read inverted); with alpha (LA, RGBA, palette),
+    the alpha where the colour is one constant and the file is not opaque (a shape drawn only in alpha),
+    else the colour. Other modes
+    (YCbCr, LAB, HSV, ...) are refused naming the mode."""
+    mode = image.mode
+    if mode in GREY_MODES:
+        return np.asarray(image)
+    if mode in COLOUR_MODES:
+        return np.asarray(image.convert("RGB")).max(axis=2)
+    if mode == "CMYK":
+        return np.asarray(image.convert("L"))
+    if mode in ALPHA_MODES:
+        rgba = np.asarray(image.convert("RGBA"))
+        colour, alpha = rgba[:, :, :3], rgba[:, :, 3]
+        drawn_in_alpha = colour.size and (colour == colour.reshape(-1, 3)[0]).all() and (alpha != 255).any()
+        return alpha if drawn_in_alpha else colour.max(axis=2)
+    raise SampleError(
+        f"mask file {path} has mode {mode}, which is not read as a mask (use greyscale L or 1, RGB, RGBA, LA, "
+        "palette or CMYK): refused rather than guessed"
+    )
 
 
 def write_mask(path: str | Path, mask: np.ndarray) -> None:
@@ -133,35 +181,63 @@ def save_png(path: str | Path, picture: np.ndarray) -> None:
     Image.fromarray(picture).save(path)
 
 
-def safe_name(text: str) -> str:
-    """A file-name-safe form of an id (SAILVOS image ids hold slashes)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
+SAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
+NAME_LENGTH = 80
+"""The readable part of a name is cut here (file systems allow 255 bytes; a picture's name joins two ids)."""
+HASH_MARK = "~"
+"""Precedes the hash; not a safe character, so a name kept as it is never holds it."""
+
+
+def safe_name(text: object) -> str:
+    """A file-name-safe form of an id (SAILVOS and FishBowl image ids hold slashes), one name per id: an id
+    of letters, digits, ``.``, ``_`` and ``-`` (at most ``NAME_LENGTH`` long, not ``.`` or ``..``) is its own
+    name; any other keeps that readable part and adds ``~`` and a hash of the id (``cat 1`` →
+    ``cat_1~<hash>``, so never the name of ``cat_1``). No name is empty, ``.``, ``..`` or holds a slash, so
+    none leaves the folder it is made in."""
+    text = str(text)
+    clean = SAFE_CHARACTERS.sub("_", text)
+    if clean == text and len(text) <= NAME_LENGTH and text not in ("", ".", ".."):
+        return text
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=5).hexdigest()
+    return f"{clean[:NAME_LENGTH]}{HASH_MARK}{digest}"
 
 
 def mask_path(root: str | Path, key: ObjectKey) -> Path:
-    """``<root>/<image_id>/<object_id>.png``, ids made file-name-safe: where a run saves its predicted masks
-    (``masks/``) and where ``method=external`` reads another system's."""
+    """``<root>/<image_id>/<object_id>.png``, ids made file-name-safe (``safe_name``): where a run saves its
+    predicted masks (``masks/``) and where ``method=external`` reads another system's. It never leaves
+    ``root``."""
     return Path(root) / safe_name(key.image_id) / f"{safe_name(key.object_id)}.png"
 
 
 def find_image(folder: Path, stem: str) -> Path | None:
+    """The image ``<stem>.<usual suffix>`` in ``folder``; two such files (``x.png`` beside ``x.jpg``) are
+    refused naming both, since either could be the one meant."""
+    found: dict[tuple[int, int], Path] = {}
     for suffix in IMAGE_SUFFIXES:
         for candidate in (folder / f"{stem}{suffix}", folder / f"{stem}{suffix.upper()}"):
             if candidate.is_file():
-                return candidate
-    return None
+                status = candidate.stat()
+                found.setdefault((status.st_dev, status.st_ino), candidate)  # x.png, x.PNG: one file if case folds
+    if len(found) > 1:
+        names = sorted(path.name for path in found.values())
+        raise SampleError(f"{folder}: {' and '.join(names)} are both image {stem}; keep one of them")
+    return next(iter(found.values()), None)
 
 
-def write_atomic(path: str | Path, data: str | bytes) -> None:
+def write_atomic(path: str | Path, data: str | bytes | Iterable[str]) -> None:
     """Write a whole file or nothing: into a temporary file beside it, then renamed over it, so a crash
-    or a full disk never leaves it half-written (the old content stays)."""
+    or a full disk never leaves it half-written (the old content stays). ``data`` may be lines as they
+    are made (a merge's million rows, never held at once); an error while making them writes nothing."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask's permissions
     try:
         with os.fdopen(handle, "wb") as file:
-            file.write(data.encode() if isinstance(data, str) else data)
+            if isinstance(data, (str, bytes)):
+                file.write(data.encode() if isinstance(data, str) else data)
+            else:
+                file.writelines(line.encode() for line in data)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -24,10 +24,10 @@ import csv
 from collections.abc import Iterable
 from pathlib import Path
 
-from amodal.data.annotated import AnnotatedDataset, AnnotatedImage, Region
+from amodal.data.annotated import AnnotatedDataset, AnnotatedImage, Region, inside
 from amodal.data.annotations import locate, natural_key, read_pickle, root_path
 from amodal.data.base import LRUCache
-from amodal.data.files import IMAGE_SUFFIXES
+from amodal.data.files import IMAGE_SUFFIXES, require_regular
 from amodal.errors import ConfigError, DatasetError, SampleError
 
 HINT = "; FishBowl's pickle maps '<video>_<object>' to {frame: {'VM': RLE, 'FM': RLE}}"
@@ -94,7 +94,7 @@ class FishbowlDataset(AnnotatedDataset):
         return {"official_filter": True} if self.official_filter else {}
 
     def image_file(self, image: AnnotatedImage) -> Path:
-        folder = image.file
+        folder = inside(image.file, self.images_dir, image.source)
         t = int(image.image_id.rpartition("/")[2])
         frames = self._frames.get(str(folder), lambda: _frame_files(folder))
         if t >= len(frames):
@@ -117,9 +117,14 @@ class FishbowlDataset(AnnotatedDataset):
                 raise DatasetError(
                     f"{path}: entry {name!r} is not '<video>_<object>' → {{frame: masks}}{HINT}"
                 )
+            seen: dict[int, object] = {}
             for t in timeline:
                 if not isinstance(t, int) and not str(t).isdigit():
                     raise DatasetError(f"{path}: {name} has frame {t!r}, expected a frame number{HINT}")
+                if int(t) in seen:
+                    raise DatasetError(f"{path}: {name} has frames {seen[int(t)]!r} and {t!r}, one frame number "
+                                       f"twice; keep one of them{HINT}")
+                seen[int(t)] = t
             ends = {min(map(int, timeline)), max(map(int, timeline))} if timeline else set()
             for t, masks in timeline.items():
                 t = int(t)
@@ -157,6 +162,7 @@ def _savos_scores(listed: float | None, t: int, ends: set[int]) -> bool:
 def read_subset(path: Path) -> dict[tuple[int, int, int], float]:
     """SaVos' test-subset list: (video, object, frame) → OCC_R of each row it marks ``test`` (all, where
     the column is absent)."""
+    require_regular(path, "subset list", DatasetError)
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)

@@ -47,6 +47,12 @@ class FolderDataset(ObjectDataset):
         images = sorted(p for p in (self.root / "images").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
             raise DatasetError(f"{self.root / 'images'} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        by_stem: dict[str, Path] = {}
+        for image in images:
+            if image.stem in by_stem:
+                raise DatasetError(f"{self.root / 'images'}: {by_stem[image.stem].name} and {image.name} are both "
+                                   f"image {image.stem}; keep one of them (or rename one)")
+            by_stem[image.stem] = image
         for image in images:
             masks = sorted((self.root / "visible" / image.stem).glob("*.png"))
             if not masks:

@@ -8,7 +8,15 @@ pycocotools is never handed a polygon it cannot rasterise: it walks every edge p
 NaN, an infinity or a coordinate of 1e12 makes it allocate without bound (or crash). A polygon must
 have finite coordinates at most one image size outside the frame (x in [−W, 2W], y in [−H, 2H]):
 amodal polygons do run past the border (the hidden part of a truncated object), but by less than the
-image itself, and the bound keeps the rasteriser's work proportional to the image's.
+image itself. Within that bound, many points (or long zigzags) still make pycocotools' work and memory
+grow with the total edge length (20,000 points can take 1.7 GB for a 640×480 image): an object's polygons
+are rasterised only when that work, Σ (5·max(|Δx|, |Δy|) + 1) over every edge in pycocotools' 5× upsampled
+pixels, is at most ``POLYGON_WORK_PER_PIXEL`` per pixel of the image (or ``POLYGON_WORK_FLOOR``, for small
+images), so that its memory (16 bytes per unit) stays within a small multiple of the image's; a polygon over
+it is skipped with the reason.
+
+pycocotools reads past an RLE's runs when they cover fewer pixels than the image and writes past its mask
+when they cover more, so both kinds of RLE (run lists and compressed strings) must add up to height × width.
 """
 
 from __future__ import annotations
@@ -21,6 +29,11 @@ import numpy as np
 from pycocotools import mask as coco_mask
 
 from amodal.errors import SampleError
+
+POLYGON_WORK_PER_PIXEL = 2
+"""At most 2 units per pixel: pycocotools' peak memory below 32 bytes per pixel (10 MB for 640×480)."""
+POLYGON_WORK_FLOOR = 1 << 20
+"""Any image allows this much work (16 MB), so a detailed outline in a small image is not refused."""
 
 
 def decode(segmentation: Any, shape: tuple[int, int], what: str) -> np.ndarray:
@@ -50,12 +63,29 @@ def _decode_polygons(polygons: list, height: int, width: int, what: str) -> np.n
         points = max(len(p) for p in polygons) // 2
         raise SampleError(f"{what}: the polygon has {points} point{'s' * (points != 1)}, fewer than the 3 "
                           "that enclose a pixel")
+    work = sum(_polygon_work(p) for p in parts)
+    limit = max(POLYGON_WORK_PER_PIXEL * height * width, POLYGON_WORK_FLOOR)
+    if work > limit:
+        points = sum(len(p) for p in parts) // 2
+        raise SampleError(
+            f"{what}: the polygon is too long to rasterise in bounded memory: its {points} points' edges take "
+            f"work {work:,}, over the limit of {limit:,} for a {width}×{height} (w×h) image "
+            f"({POLYGON_WORK_PER_PIXEL} per pixel, data/masks.py); simplify the polygon"
+        )
     rles = coco_mask.frPyObjects(parts, height, width)
     mask = coco_mask.decode(coco_mask.merge(rles)).astype(bool)
     if not mask.any():
         raise SampleError(f"{what}: the polygon encloses no pixel of the {width}×{height} (w×h) image "
                           "(its points are on one line, or it lies outside the frame)")
     return mask
+
+
+def _polygon_work(polygon: list[float]) -> int:
+    """pycocotools' work for one polygon: the points it walks along its closed boundary, upsampled 5×
+    and rounded as it rounds them (``rleFrPoly``)."""
+    scaled = np.trunc(5 * np.asarray(polygon, np.float64).reshape(-1, 2) + 0.5)  # C's (int) cast
+    steps = np.abs(scaled - np.roll(scaled, -1, axis=0)).max(axis=1)
+    return int(steps.sum()) + len(steps)
 
 
 def _is_number(value: Any) -> bool:
@@ -105,6 +135,12 @@ def _decode_rle(rle: dict, height: int, width: int, what: str) -> np.ndarray:
         if not all(isinstance(c, Integral) and c >= 0 for c in counts) or sum(counts) != height * width:
             raise SampleError(f"{what}: an uncompressed RLE's 'counts' must be whole run lengths ≥ 0 that add "
                               f"up to height × width = {height * width}")
+    elif isinstance(counts, (str, bytes)):
+        runs = compressed_runs(counts.encode("utf-8", "surrogatepass") if isinstance(counts, str) else counts)
+        if runs is None or min(runs, default=0) < 0 or sum(runs) != height * width:
+            covered = "" if runs is None else f", its runs add up to {sum(runs)}"
+            raise SampleError(f"{what}: a compressed RLE's 'counts' must decode to run lengths ≥ 0 that add up "
+                              f"to height × width = {height * width}{covered}")
     try:
         if isinstance(counts, list):  # uncompressed RLE
             encoded = coco_mask.frPyObjects({"size": [height, width], "counts": counts}, height, width)
@@ -119,6 +155,32 @@ def _decode_rle(rle: dict, height: int, width: int, what: str) -> np.ndarray:
     if mask.shape != (height, width):
         raise SampleError(f"{what}: RLE decodes to {mask.shape[1]}×{mask.shape[0]}, not {width}×{height}")
     return mask.astype(bool)
+
+
+def compressed_runs(counts: bytes) -> list[int] | None:
+    """The run lengths of a compressed RLE string (COCO's format: each run in 5-bit groups, the character
+    48 + group, 0x20 set while more groups follow, 0x10 of the last the sign; from the fourth run on, the
+    difference to the run two before); None when the string is not one (a character outside 48..111, or
+    a run cut off)."""
+    runs: list[int] = []
+    position = 0
+    while position < len(counts):
+        value, shift, more = 0, 0, True
+        while more:
+            if position == len(counts):
+                return None
+            group = counts[position] - 48
+            if not 0 <= group < 64:
+                return None
+            value |= (group & 0x1F) << shift
+            more = bool(group & 0x20)
+            position, shift = position + 1, shift + 5
+            if not more and group & 0x10:
+                value -= 1 << shift
+        if len(runs) > 2:
+            value += runs[-2]
+        runs.append(value)
+    return runs
 
 
 def encode(mask: np.ndarray) -> dict:

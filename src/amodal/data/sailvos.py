@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from amodal.data.annotated import AnnotatedDataset, AnnotatedImage, Region, existing_image
-from amodal.data.annotations import locate, root_path
+from amodal.data.annotated import AnnotatedDataset, AnnotatedImage, Region, existing_image, inside
+from amodal.data.annotations import locate, rate, root_path
 from amodal.data.cocolike import category_names, load_instances, read_instances
 from amodal.errors import ConfigError, DatasetError, SampleError
 
@@ -65,12 +65,14 @@ class SailvosDataset(AnnotatedDataset):
     def filters(self) -> dict[str, object]:
         return {} if self.max_occlusion is None else {"max_occlusion": self.max_occlusion}
 
+    def image_root(self) -> Path | None:
+        return self.images_dir or self.root
+
     def image_file(self, image: AnnotatedImage) -> Path:
         if self.images_dir is not None or self.root is None:
             return super().image_file(image)
-        candidates = [image.file]
-        if image.file.is_relative_to(self.root):  # an absolute file_name has no second place
-            candidates.append(self.root / "images" / image.file.relative_to(self.root))
+        relative = inside(image.file, self.root, image.source).relative_to(self.root)
+        candidates = [image.file, self.root / "images" / relative]
         for candidate in candidates:
             found = existing_image(candidate)
             if found.is_file():
@@ -84,14 +86,16 @@ class SailvosDataset(AnnotatedDataset):
         limit = self.max_occlusion
 
         def region(annotation: dict, category: str) -> Region:
-            occlusion = annotation.get("occlude_rate")
+            occlusion = rate(annotation.get("occlude_rate"), self.annotations, f"annotation {annotation['id']}", hint)
+            if limit is not None and occlusion is None:
+                raise DatasetError(f"{self.annotations}: annotation {annotation['id']}'s 'occlude_rate' is null{hint}")
             return Region(
                 object_id=str(annotation["id"]),
                 amodal=annotation["segmentation"],
                 visible=annotation.get("visible_mask"),
                 category=category,
-                annotated_occlusion=None if occlusion is None else float(occlusion),
-                evaluated=limit is None or float(occlusion) <= limit,
+                annotated_occlusion=occlusion,
+                evaluated=limit is None or occlusion <= limit,
             )
 
         needs, hint = ("segmentation",), HINT

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from amodal.eval.metrics import BUCKETS, UNOCCLUDED, counts_in_miou, is_unoccluded, mask_overlap, summarize
+from amodal.eval.metrics import (
+    BUCKETS,
+    UNOCCLUDED,
+    counts_in_miou,
+    hidden_iou,
+    is_unoccluded,
+    mask_overlap,
+    summarize,
+)
 from amodal.sample import ObjectKey, Prediction, Sample
 
 
@@ -49,9 +57,9 @@ def skipped_row(dataset: str, key: ObjectKey, reason: str) -> dict:
 
 
 class Evaluator:
-    """Per-object IoU against the ground-truth amodal mask A; mIoU overall and in cumulative occlusion
-    buckets (``metrics.summarize``). ``reset``, then per object ``process`` (a prediction) or ``screen``
-    and ``skip`` (an object not predicted), then ``evaluate``."""
+    """Per-object IoU against the ground-truth amodal mask A; mIoU and mIoU_occ overall, in cumulative
+    occlusion buckets and per category (``metrics.summarize``). ``reset``, then per object ``process`` (a
+    prediction) or ``screen`` and ``skip`` (an object not predicted), then ``evaluate``."""
 
     def __init__(self, buckets: Sequence[float] = BUCKETS, include_unoccluded: bool = False) -> None:
         self.buckets, self.include_unoccluded = tuple(buckets), bool(include_unoccluded)
@@ -85,13 +93,15 @@ class Evaluator:
         return self._keep(skipped_row(dataset, key, reason))
 
     def process(self, sample: Sample, prediction: Prediction, seed: int, **measured) -> dict:
-        """The object's row: its ids and areas, its IoU where A is known, what the method adds
+        """The object's row: its ids and areas, its IoU and the IoU of its hidden part (``iou_occ``, None
+        where nothing is hidden) where A is known, what the method adds
         (``prediction.row``) and what the runner ``measured`` (seconds, peak memory)."""
         row = object_row(sample, seed)
         row["predicted_area"] = int(prediction.mask.sum())
         if sample.amodal is not None:
             intersection, union = mask_overlap(prediction.mask, sample.amodal)
-            row.update(iou=intersection / union if union else 1.0, intersection=intersection, union=union)
+            row.update(iou=intersection / union if union else 1.0, intersection=intersection, union=union,
+                       iou_occ=hidden_iou(prediction.mask, sample.amodal, sample.visible))
         return self._keep(row | prediction.row | measured)
 
     @property

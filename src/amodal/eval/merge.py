@@ -9,14 +9,16 @@ shards of different configs, a missing, repeated or unfinished shard, an object 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from amodal.data.files import write_atomic
 from amodal.errors import AmodalError
-from amodal.eval.metrics import BUCKETS, summarize
-from amodal.eval.results import read_rows, row_key
+from amodal.eval.metrics import BUCKETS, Summary
+from amodal.eval.results import iter_rows, key_text, row_key
 from amodal.eval.run_folder import (
     HYDRA_DIR,
     MERGED_FILE,
@@ -121,38 +123,40 @@ def check_shards(shards: list[ShardRun], partial: bool = False) -> None:
             )
 
 
-def merge_rows(shards: list[ShardRun]) -> list[dict]:
-    """Every shard's rows, in shard order; an object in two shards is refused (one that is twice in one
-    shard is read once, with a warning: ``read_rows``)."""
-    rows: list[dict] = []
+def merged_rows(shards: list[ShardRun]) -> Iterator[dict]:
+    """Every shard's rows, in shard order, as they are read (a merge holds their keys, never the rows); an
+    object in two shards is refused (one that is twice in one shard is read once, with a warning:
+    ``iter_rows``)."""
     seen: dict = {}
     for shard in sorted(shards, key=lambda s: s.index):
-        for row in read_rows(shard.path / RESULTS_FILE):
+        for row in iter_rows(shard.path / RESULTS_FILE):
             key = row_key(row)
-            if key in seen:
+            if key_text(key) in seen:
                 raise MergeError(
-                    f"object {key.image_id}/{key.object_id} is in both {seen[key]} and {shard.path}"
+                    f"object {key.image_id}/{key.object_id} is in both {seen[key_text(key)]} and {shard.path}"
                 )
-            seen[key] = shard.path
-            rows.append(row)
-    return rows
+            seen[key_text(key)] = shard.path
+            yield row
 
 
 def merge(paths: list[str | Path], out: str | Path, partial: bool = False) -> dict:
-    """Merge the shard folders at or below ``paths`` into ``out``; returns the merged metrics."""
+    """Merge the shard folders at or below ``paths`` into ``out``; returns the merged metrics. The rows
+    stream from the shards into the merged results.jsonl and the metrics' sums at once."""
     out = Path(out)
     if (out / RESULTS_FILE).exists():
         raise MergeError(f"{out} already holds {RESULTS_FILE}; choose another --out")
     shards = [read_shard(p) for p in find_shard_folders(paths) if p.resolve() != out.resolve()]
     check_shards(shards, partial)
-    rows = merge_rows(shards)
     eval_cfg = shards[0].config.get("eval") or {}
-    metrics = summarize(
-        rows, tuple(eval_cfg.get("buckets", BUCKETS)), bool(eval_cfg.get("include_unoccluded", False))
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / RESULTS_FILE).open("w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    summary = Summary(tuple(eval_cfg.get("buckets", BUCKETS)), bool(eval_cfg.get("include_unoccluded", False)))
+
+    def lines() -> Iterator[str]:
+        for row in merged_rows(shards):
+            summary.add(row)
+            yield json.dumps(row, ensure_ascii=False) + "\n"
+
+    write_atomic(out / RESULTS_FILE, lines())  # an object in two shards: no results.jsonl at all
+    metrics = summary.result()
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
     _write_unsharded_config(shards[0], out)
     (out / MERGED_FILE).write_text(

@@ -1,15 +1,20 @@
-"""The evaluation protocol: per-object IoU, then mIoU overall and in cumulative occlusion buckets.
+r"""The evaluation protocol: per-object IoU, then mIoU overall, in cumulative occlusion buckets and per
+category.
 
 mIoU is the mean of per-object IoUs (pix2gestalt's protocol); the pixel-aggregated IoU
-(Σ intersection / Σ union, as deocclusion and AmodalWild report) is given beside it. Buckets are
-cumulative: "≤30%" holds every object whose occlusion rate is at most 0.30. Whether unoccluded objects
-(rate 0) count is a switch, ``eval.include_unoccluded``; when they do not, the runner does not predict
-them either: their rows say ``unscored`` with the reason (``UNOCCLUDED``).
+(Σ intersection / Σ union, as deocclusion and AmodalWild report) is given beside it. mIoU_occ is the
+mean IoU of the hidden part, IoU(Â \ V, A \ V), over the objects whose A \ V is not empty (C2F-Seg's
+protocol): Â = V scores 0 there however good its mIoU looks. Buckets are cumulative: "≤30%" holds every
+object whose occlusion rate is at most 0.30. Whether unoccluded objects (rate 0) count is a switch,
+``eval.include_unoccluded``; when they do not, the runner does not predict them either: their rows say
+``unscored`` with the reason (``UNOCCLUDED``).
+
+The rows are summed as they stream past (``Summary``): a report or a merge of a million rows holds the
+sums of each bucket and category, never the rows.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -45,6 +50,16 @@ def iou(prediction: np.ndarray, truth: np.ndarray) -> float:
     return 1.0 if union == 0 else intersection / union
 
 
+def hidden_iou(prediction: np.ndarray, truth: np.ndarray, visible: np.ndarray) -> float | None:
+    """IoU(Â \\ V, A \\ V): how well the prediction completes what is hidden; None when nothing of A is
+    hidden (A \\ V empty: the object is left out of mIoU_occ). V outside A is no part of A \\ V."""
+    hidden = truth & ~visible
+    if not hidden.any():
+        return None
+    intersection, union = mask_overlap(prediction & ~visible, hidden)
+    return intersection / union
+
+
 def bucket_label(max_rate: float) -> str:
     return f"≤{round(max_rate * 100):d}%"
 
@@ -53,102 +68,245 @@ def bucket_key(max_rate: float) -> str:
     return f"le{round(max_rate * 100):02d}"
 
 
-def _scores(rows: Sequence[dict]) -> dict:
-    if not rows:
-        return {"miou": None, "pixel_iou": None, "n": 0}
-    intersection = sum(r["intersection"] for r in rows)
-    union = sum(r["union"] for r in rows)
-    return {
-        "miou": math.fsum(r["iou"] for r in rows) / len(rows),  # exact sum: any row order, same mIoU
-        "pixel_iou": intersection / union if union else 1.0,
-        "n": len(rows),
-    }
+class ExactSum:
+    """A running sum of floats with no rounding: its ``value`` is the correctly rounded total, which
+    ``math.fsum`` gives for the same numbers in any order. Each float is an integer multiple of 2**-1074,
+    so the sum is kept as that integer."""
+
+    SHIFT = 1074
+
+    def __init__(self) -> None:
+        self.units = 0
+
+    @classmethod
+    def units_of(cls, value: float) -> int:
+        numerator, denominator = float(value).as_integer_ratio()
+        return numerator << (cls.SHIFT + 1 - denominator.bit_length())
+
+    @property
+    def value(self) -> float:
+        return self.units / (1 << self.SHIFT)  # int / int: correctly rounded
+
+
+class Scores:
+    """The running sums of one group of objects (all, a bucket, a category): mIoU, pixel IoU, mIoU_occ."""
+
+    def __init__(self) -> None:
+        self.iou, self.n, self.intersection, self.union = ExactSum(), 0, 0, 0
+        self.iou_occ, self.n_occ, self.occ_unknown = ExactSum(), 0, 0
+
+    def add(self, row: dict, iou_units: int, occ_units: int | None) -> None:
+        self.iou.units += iou_units
+        self.n += 1
+        self.intersection += row["intersection"]
+        self.union += row["union"]
+        if "iou_occ" not in row:
+            self.occ_unknown += 1  # written before iou_occ was recorded
+        elif occ_units is not None:
+            self.iou_occ.units += occ_units
+            self.n_occ += 1
+
+    def result(self) -> dict:
+        """mIoU, pixel IoU and n; mIoU_occ and n_occ, both None when some row predates iou_occ (a mean of
+        the others would be a number about other objects)."""
+        if not self.n:
+            return {"miou": None, "pixel_iou": None, "n": 0, "miou_occ": None, "n_occ": 0}
+        known = not self.occ_unknown
+        return {
+            "miou": self.iou.value / self.n,
+            "pixel_iou": self.intersection / self.union if self.union else 1.0,
+            "n": self.n,
+            "miou_occ": self.iou_occ.value / self.n_occ if known and self.n_occ else None,
+            "n_occ": self.n_occ if known else None,
+        }
+
+
+UNNAMED = "(unnamed)"
+"""The category of an object the dataset names none for, where it names others."""
+
+
+class Summary:
+    """metrics.json, summed row by row: ``add`` each row of results.jsonl (in any order), then ``result``.
+    Skipped and unscored rows are counted, not scored; the memory is the sums', whatever the rows."""
+
+    def __init__(self, buckets: Sequence[float] = BUCKETS, include_unoccluded: bool = False) -> None:
+        self.buckets, self.include_unoccluded = tuple(buckets), bool(include_unoccluded)
+        self.overall = Scores()
+        self.by_bucket = [Scores() for _ in self.buckets]
+        self.by_category: dict[str, Scores] = {}
+        self.objects = self.predicted = self.scored = self.unoccluded = self.disagreements = self.missing = 0
+        self.skipped: Counter = Counter()
+        self.unscored: Counter = Counter()
+        self.seconds, self.timed = ExactSum(), 0
+        self.peak_memory_mb: float | None = None
+        self.inpainted: int | None = None
+        self.cache: Counter = Counter()
+        self.image_embeddings: int | None = None
+
+    def add(self, row: dict) -> None:
+        self.objects += 1
+        if row.get("skipped"):
+            self.skipped[row["skipped"]] += 1
+            return
+        rate = row.get("occlusion_rate")
+        self.unoccluded += is_unoccluded(rate)
+        if rate is not None and row.get("annotated_occlusion") is not None \
+                and abs(row["annotated_occlusion"] - rate) > ANNOTATION_TOLERANCE:
+            self.disagreements += 1
+        if row.get("unscored"):
+            self.unscored[row["unscored"]] += 1
+            return
+        self._count_prediction(row)
+        if row.get("iou") is None:
+            return
+        self.scored += 1
+        if counts_in_miou(row, self.include_unoccluded):
+            self._score(row)
+
+    def _count_prediction(self, row: dict) -> None:
+        """Time, memory, and the work of the inpainting methods, over every predicted row (so a resumed or
+        merged run counts all its processes)."""
+        self.predicted += 1
+        self.missing += bool(row.get("missing"))  # method=external: scored as an empty mask
+        if row.get("seconds") is not None:
+            self.seconds.units += ExactSum.units_of(row["seconds"])
+            self.timed += 1
+        if row.get("peak_memory_mb") is not None:
+            memory = row["peak_memory_mb"]
+            self.peak_memory_mb = memory if self.peak_memory_mb is None else max(self.peak_memory_mb, memory)
+        if "inpainted" in row:
+            self.inpainted = (self.inpainted or 0) + bool(row["inpainted"])
+        if row.get("inpaint_cache"):
+            self.cache[row["inpaint_cache"]] += 1
+        if "image_embeddings" in row:  # the segmenter's image-encoder passes
+            self.image_embeddings = (self.image_embeddings or 0) + (row["image_embeddings"] or 0)
+
+    def _score(self, row: dict) -> None:
+        iou_units = ExactSum.units_of(row["iou"])
+        occ = row.get("iou_occ")
+        occ_units = None if occ is None else ExactSum.units_of(occ)
+        self.overall.add(row, iou_units, occ_units)
+        for max_rate, scores in zip(self.buckets, self.by_bucket):
+            if row["occlusion_rate"] <= max_rate + TOLERANCE:
+                scores.add(row, iou_units, occ_units)
+        category = row.get("category") or ""
+        self.by_category.setdefault(category, Scores()).add(row, iou_units, occ_units)
+
+    def counts(self) -> dict:
+        """What happened to every object: the ``counts`` of metrics.json."""
+        return {
+            "objects": self.objects,
+            "predicted": self.predicted,
+            "scored": self.scored,
+            "unoccluded": self.unoccluded,
+            "without_ground_truth": self.predicted - self.scored,
+            "missing": self.missing,
+            "skipped": dict(sorted(self.skipped.items())),
+            "unscored": dict(sorted(self.unscored.items())),
+            "occlusion_disagreements": self.disagreements,
+        }
+
+    def categories(self) -> dict[str, dict]:
+        """{name: {miou, miou_occ, n, n_occ}} by name, where the dataset names categories ({} where not)."""
+        if set(self.by_category) <= {""}:
+            return {}
+        categories = {}
+        for name in sorted(self.by_category):
+            scores = self.by_category[name].result()
+            categories[name or UNNAMED] = {k: scores[k] for k in ("miou", "miou_occ", "n", "n_occ")}
+        return categories
+
+    def result(self) -> dict:
+        """metrics.json. Objects that a run did not predict (``unscored``, e.g. unoccluded ones) cannot
+        enter mIoU even with ``include_unoccluded``: ``counts.unscored`` says how many and why."""
+        buckets = [{"max_occlusion": max_rate, "label": bucket_label(max_rate), **scores.result()}
+                   for max_rate, scores in zip(self.buckets, self.by_bucket)]
+        return {
+            **self.overall.result(),
+            "buckets": buckets,
+            "categories": self.categories(),
+            "include_unoccluded": self.include_unoccluded,
+            "counts": self.counts(),
+            "seconds_per_object": self.seconds.value / self.timed if self.timed else None,
+            "seconds_total": self.seconds.value,
+            "peak_memory_mb": None if self.peak_memory_mb is None else float(self.peak_memory_mb),
+            **self._inpainting_counts(),
+        }
+
+    def _inpainting_counts(self) -> dict:
+        """Objects sent through the diffusion model, inpainting-cache hits and misses and the segmenter's
+        image embeddings; each absent for methods that do not do it."""
+        counts = {}
+        if self.inpainted is not None:
+            counts["objects_inpainted"] = self.inpainted
+        if self.cache:
+            counts["inpaint_cache"] = {"hits": self.cache["hit"], "misses": self.cache["miss"]}
+        if self.image_embeddings is not None:
+            counts["image_embeddings"] = self.image_embeddings
+        return counts
 
 
 def summarize(
     rows: Iterable[dict], buckets: Sequence[float] = BUCKETS, include_unoccluded: bool = False
 ) -> dict:
-    """metrics.json from the rows of results.jsonl (skipped and unscored rows are counted, not scored).
-
-    Objects that a run did not predict (``unscored``, e.g. unoccluded ones) cannot enter mIoU even with
-    ``include_unoccluded``: ``counts.unscored`` says how many and why."""
-    rows = list(rows)
-    skipped = Counter(r["skipped"] for r in rows if r.get("skipped"))
-    unscored = Counter(r["unscored"] for r in rows if r.get("unscored") and not r.get("skipped"))
-    predicted = [r for r in rows if not r.get("skipped") and not r.get("unscored")]
-    scored = [r for r in predicted if r.get("iou") is not None]
-    unoccluded = [r for r in rows if not r.get("skipped") and is_unoccluded(r.get("occlusion_rate"))]
-    counted = [r for r in scored if counts_in_miou(r, include_unoccluded)]
-    bucket_rows = []
-    for max_rate in buckets:
-        members = [r for r in counted if r["occlusion_rate"] <= max_rate + TOLERANCE]
-        bucket_rows.append({"max_occlusion": max_rate, "label": bucket_label(max_rate), **_scores(members)})
-    disagreements = [
-        r for r in rows
-        if not r.get("skipped") and r.get("occlusion_rate") is not None and r.get("annotated_occlusion") is not None
-        and abs(r["annotated_occlusion"] - r["occlusion_rate"]) > ANNOTATION_TOLERANCE
-    ]
-    seconds = [r["seconds"] for r in predicted if r.get("seconds") is not None]
-    memory = [r["peak_memory_mb"] for r in predicted if r.get("peak_memory_mb") is not None]
-    return {
-        **_scores(counted),
-        "buckets": bucket_rows,
-        "include_unoccluded": include_unoccluded,
-        "counts": {
-            "objects": len(rows),
-            "predicted": len(predicted),
-            "scored": len(scored),
-            "unoccluded": len(unoccluded),
-            "without_ground_truth": len(predicted) - len(scored),
-            "missing": sum(bool(r.get("missing")) for r in predicted),  # method=external: scored as empty masks
-            "skipped": dict(sorted(skipped.items())),
-            "unscored": dict(sorted(unscored.items())),
-            "occlusion_disagreements": len(disagreements),
-        },
-        "seconds_per_object": float(np.mean(seconds)) if seconds else None,
-        "seconds_total": float(np.sum(seconds)) if seconds else 0.0,
-        "peak_memory_mb": float(max(memory)) if memory else None,
-        **_inpainting_counts(predicted),
-    }
+    """metrics.json from the rows of results.jsonl (a list, or a stream read once)."""
+    summary = Summary(buckets, include_unoccluded)
+    for row in rows:
+        summary.add(row)
+    return summary.result()
 
 
-def _inpainting_counts(predicted: list[dict]) -> dict:
-    """Objects sent through the diffusion model, inpainting-cache hits and misses and the segmenter's image
-    embeddings, over every row (so a resumed or merged run counts all its processes); each absent for
-    methods that do not do it."""
-    counts = {}
-    if any("inpainted" in r for r in predicted):
-        counts["objects_inpainted"] = sum(bool(r.get("inpainted")) for r in predicted)
-    cache = Counter(r["inpaint_cache"] for r in predicted if r.get("inpaint_cache"))
-    if cache:
-        counts["inpaint_cache"] = {"hits": cache["hit"], "misses": cache["miss"]}
-    if any("image_embeddings" in r for r in predicted):  # the segmenter's image-encoder passes
-        counts["image_embeddings"] = sum(r.get("image_embeddings", 0) for r in predicted)
-    return counts
+def as_visible(row: dict) -> dict | None:
+    """The row Â = V would give for the same object, from its areas alone: where V ⊆ A (every dataset's
+    convention), IoU(V, A) = |V| / |A| = 1 − occlusion rate (elsewhere an upper bound), and the hidden part
+    scores 0 (Â \\ V is empty). None when a scored row lacks its areas (results written before they were
+    recorded)."""
+    if row.get("skipped") or row.get("iou") is None:
+        return row
+    if row.get("visible_area") is None or not row.get("amodal_area"):
+        return None
+    inside, outside = sorted((row["visible_area"], row["amodal_area"]))
+    visible = {**row, "iou": inside / outside, "intersection": inside, "union": outside}
+    if row.get("iou_occ") is not None:
+        visible["iou_occ"] = 0.0
+    return visible
 
 
 def visible_baseline(rows: Iterable[dict]) -> list[dict] | None:
-    """The rows Â = V would score on the same objects, from their areas alone: where V ⊆ A (every
-    dataset's convention), IoU(V, A) = |V| / |A| = 1 − occlusion rate (elsewhere an upper bound). None when
-    a scored row lacks its areas (results written before they were recorded)."""
+    """The rows Â = V would score on the same objects (``as_visible``), None when one is not known."""
     baseline = []
     for row in rows:
-        if row.get("skipped") or row.get("iou") is None:
-            baseline.append(row)
-            continue
-        if row.get("visible_area") is None or not row.get("amodal_area"):
+        visible = as_visible(row)
+        if visible is None:
             return None
-        inside, outside = sorted((row["visible_area"], row["amodal_area"]))
-        baseline.append({**row, "iou": inside / outside, "intersection": inside, "union": outside})
+        baseline.append(visible)
     return baseline
 
 
+def summarize_with_baseline(rows: Iterable[dict], buckets: Sequence[float] = BUCKETS,
+                            include_unoccluded: bool = False) -> tuple[dict, dict | None]:
+    """metrics.json and what Â = V would score on the same objects (None where not known), in one pass
+    over the rows."""
+    summary, baseline = Summary(buckets, include_unoccluded), Summary(buckets, include_unoccluded)
+    for row in rows:
+        summary.add(row)
+        visible = as_visible(row) if baseline is not None else None
+        if visible is None:
+            baseline = None
+        else:
+            baseline.add(visible)
+    return summary.result(), None if baseline is None else baseline.result()
+
+
 def flat_metrics(metrics: dict) -> dict[str, float]:
-    """metrics.json as flat scalars (``miou``, ``miou/le50``, ...), for W&B and tables."""
-    flat = {k: metrics[k] for k in ("miou", "pixel_iou", "n", "seconds_per_object", "peak_memory_mb")}
+    """metrics.json as flat scalars (``miou``, ``miou/le50``, ``miou_occ``, ...), for W&B and tables."""
+    flat = {k: metrics.get(k) for k in ("miou", "pixel_iou", "n", "miou_occ", "n_occ", "seconds_per_object",
+                                        "peak_memory_mb")}
     for bucket in metrics["buckets"]:
         key = bucket_key(bucket["max_occlusion"])
         flat[f"miou/{key}"] = bucket["miou"]
         flat[f"pixel_iou/{key}"] = bucket["pixel_iou"]
         flat[f"n/{key}"] = bucket["n"]
+        flat[f"miou_occ/{key}"] = bucket.get("miou_occ")
+        flat[f"n_occ/{key}"] = bucket.get("n_occ")
     return {k: v for k, v in flat.items() if v is not None}

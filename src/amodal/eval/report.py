@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from amodal.errors import AmodalError
 from amodal.eval.identity import acting_choices, acting_values, differing, run_labels
-from amodal.eval.metrics import BUCKETS, UNOCCLUDED, bucket_key, bucket_label, summarize, visible_baseline
-from amodal.eval.results import has_torn_tail, read_rows
+from amodal.eval.metrics import BUCKETS, UNOCCLUDED, bucket_key, bucket_label, summarize_with_baseline
+from amodal.eval.results import has_torn_tail, iter_rows
 from amodal.eval.run_folder import MERGED_FILE, METRICS_FILE, RESULTS_FILE, written_config
 
 
@@ -67,11 +69,7 @@ def load_run(path: Path, include_unoccluded: bool | None = None) -> RunRecord:
         if include_unoccluded is None:
             include_unoccluded = bool(eval_cfg.get("include_unoccluded", False))
         buckets = tuple(eval_cfg.get("buckets", BUCKETS))
-        rows = read_rows(path / RESULTS_FILE)
-        metrics = summarize(rows, buckets, include_unoccluded)
-        visible = visible_baseline(rows)
-        if visible is not None:
-            baseline = summarize(visible, buckets, include_unoccluded)
+        metrics, baseline = summarize_with_baseline(iter_rows(path / RESULTS_FILE), buckets, include_unoccluded)
     else:
         metrics = json.loads((path / METRICS_FILE).read_text())
         if metrics.get("metric") == "ap":  # eval.metric=ap: no rows, no buckets
@@ -88,6 +86,36 @@ def load_runs(paths: list[Path], include_unoccluded: bool | None = None) -> list
     for record, label in zip(records, run_labels([r.path for r in records])):
         record.label = label
     return records
+
+
+def is_shard(record: RunRecord) -> bool:
+    """A shard of a sharded run (``shard.count`` > 1), not a merge of shards."""
+    shard = record.config.get("shard") or {}
+    return int(shard.get("count", 1) or 1) > 1 and not (record.path and (Path(record.path) / MERGED_FILE).exists())
+
+
+def without_shards(records: list[RunRecord]) -> tuple[list[RunRecord], list[str]]:
+    """The runs that are not shards, and one line per sharded run saying how to get it (a shard holds
+    some of the objects: as a run of its own its numbers would mislead)."""
+    runs = [r for r in records if not is_shard(r)]
+    groups: dict[str, list[RunRecord]] = {}
+    for record in records:
+        if is_shard(record):
+            config = {k: v for k, v in record.config.items() if k != "shard"}
+            groups.setdefault(json.dumps(config, sort_keys=True, default=str), []).append(record)
+    lines = []
+    for shards in groups.values():
+        folders = sorted({Path(r.path).parent for r in shards})
+        whole = len(folders) == 1 and len(groups) == 1  # the folder holds these shards only
+        sources = [str(f) for f in folders] if whole else [str(r.path) for r in shards]
+        merged = f"{folders[0]}-merged" if whole else f"{folders[0]}/merged-{len(lines)}"
+        count = int(shards[0].config["shard"]["count"])
+        names = [r.label + (" unfinished" if r.status else "") for r in shards]
+        partial = " --partial" if len(shards) < count or any(r.status for r in shards) else ""
+        lines.append(f"{len(shards)} of the {count} shards of one run ({', '.join(names)}) are left out of the "
+                     f"tables; report the run they split: amodal-merge {' '.join(sources)} --out {merged}"
+                     f"{partial} && amodal-report {merged}")
+    return runs, lines
 
 
 def run_status(path: Path, config: dict) -> str:
@@ -140,6 +168,44 @@ def _sweep_order(path: Path, root: Path) -> tuple:
     return tuple((0, int(x)) if x.isdigit() else (1, x) for x in path.relative_to(root).parts)
 
 
+HELD = (("dataset", "dataset"), ("dataset root", "dataset.root"), ("backbone", "backbone"),
+        ("extractor", "extractor"), ("limit", "dataset.limit"), ("seed", "runtime.seed"), ("dtype", "runtime.dtype"))
+"""What a reader needs to know was the same for every run: (what the line calls it, the setting)."""
+
+
+def _held_value(record: RunRecord, key: str) -> str | None:
+    """A run's value of one of ``HELD`` where it acts on the run (the dataset root: its last folder)."""
+    if key == "dataset.root":
+        if "dataset.root" not in record.acting_values:
+            return None
+        try:
+            root = OmegaConf.select(OmegaConf.create(record.config), "dataset.root")
+        except Exception:  # an interpolation this process cannot resolve: the value as written
+            root = record.config["dataset"]["root"]
+        return Path(str(root)).name or str(root)
+    return record.settings.get(key)
+
+
+def held_constant(records: list[RunRecord]) -> list[tuple[str, str]]:
+    """(name, value) of each setting in ``HELD`` that all runs acting on it share."""
+    shared = []
+    for name, key in HELD:
+        values = {_held_value(r, key) for r in records} - {None, "null"}
+        if len(values) == 1:
+            shared.append((name, values.pop()))
+    return shared
+
+
+def held_constant_line(records: list[RunRecord]) -> str:
+    """``Held constant: dataset cocoa (root cocoa-demo), backbone tiny_sd, …``, or "" when nothing is."""
+    shared = dict(held_constant(records))
+    if not shared:
+        return ""
+    if "dataset root" in shared and "dataset" in shared:
+        shared["dataset"] += f" (root {shared.pop('dataset root')})"
+    return "Held constant: " + ", ".join(f"{name} {value}" for name, value in shared.items())
+
+
 def percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
@@ -149,9 +215,20 @@ def number(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
-def score(value: float | None, n: int) -> str:
-    """An mIoU (%) with the number of objects behind it: ``81.0 (n=6)``."""
-    return cell({"miou": value, "n": n})
+def score(value: float | None, n: int | None) -> str:
+    """An mIoU (%) with the number of objects behind it: ``81.0 (n=6)``; ``–`` where n is not known (an
+    mIoU_occ of rows written before iou_occ was recorded)."""
+    return percent(value) if n is None else cell({"miou": value, "n": n})
+
+
+METRICS = {"miou": ("mIoU", "n"), "miou_occ": ("mIoU_occ", "n_occ")}
+"""The per-object means a table or the plot can show: their titles and the key of their object count."""
+
+
+def metric_score(scores: dict, metric: str) -> tuple[float | None, int | None]:
+    """(value, objects) of ``metric`` in a metrics dict, a bucket or a category; (None, None) where the
+    run predates it."""
+    return scores.get(metric), scores.get(METRICS[metric][1])
 
 
 def cell(stats: dict) -> str:
@@ -195,15 +272,16 @@ def setting_columns(records: list[RunRecord]) -> list[str]:
 
 
 def runs_table(records: list[RunRecord]) -> tuple[list[str], list[list[str]]]:
-    """(header, rows): the run, its settings, mIoU overall and per bucket (each with n), pixel IoU."""
+    """(header, rows): the run, its settings, mIoU overall and per bucket (each with n), pixel IoU, and
+    mIoU_occ (the hidden part's, with the objects that have one)."""
     columns = setting_columns(records)
     bucket_names = [b["label"] for b in records[0].metrics["buckets"]] if records else []
-    header = ["run", *columns, "mIoU", *bucket_names, "pixel IoU"]
+    header = ["run", *columns, "mIoU", *bucket_names, "pixel IoU", "mIoU_occ"]
     rows = []
     for record in records:
         m, settings = record.metrics, record.settings
         rows.append([record.label, *(settings.get(k, "") for k in columns), cell(m),
-                     *(cell(b) for b in m["buckets"]), percent(m["pixel_iou"])])
+                     *(cell(b) for b in m["buckets"]), percent(m["pixel_iou"]), score(*metric_score(m, "miou_occ"))])
     return with_status(header, rows, records)
 
 
@@ -215,12 +293,14 @@ def with_status(header: list[str], rows: list[list[str]], records: list[RunRecor
 
 
 def runs_csv(records: list[RunRecord]) -> str:
-    """The runs table as numbers: mIoU and pixel IoU in %, each bucket's n in a column of its own."""
+    """The runs table as numbers: mIoU, pixel IoU and mIoU_occ in %, each bucket's n in a column of its
+    own (mIoU_occ and n_occ empty for runs that predate them)."""
     columns = setting_columns(records)
     keys = [bucket_key(b["max_occlusion"]) for b in records[0].metrics["buckets"]] if records else []
     spread = spread_columns(records)
     names = ["miou", *spread, "n"]
-    header = ["run", *columns, *names, *(f"{name}_{k}" for k in keys for name in names), "pixel_iou"]
+    header = ["run", *columns, *names, *(f"{name}_{k}" for k in keys for name in names), "pixel_iou",
+              "miou_occ", "n_occ", *(f"{name}_{k}" for k in keys for name in ("miou_occ", "n_occ"))]
     rows = []
 
     def values(stats: dict) -> list[str]:
@@ -229,13 +309,18 @@ def runs_csv(records: list[RunRecord]) -> str:
     for record in records:
         m, settings = record.metrics, record.settings
         buckets = [x for b in m["buckets"] for x in values(b)]
+        hidden = [x for scores in (m, *m["buckets"]) for x in _numbers(*metric_score(scores, "miou_occ"))]
         rows.append([record.label, *(settings.get(k, "") for k in columns), *values(m),
-                     *buckets, number(_pct(m["pixel_iou"]))])
+                     *buckets, number(_pct(m["pixel_iou"])), *hidden])
     return to_csv(*with_status(header, rows, records))
 
 
 def _pct(value: float | None) -> float | None:
     return None if value is None else 100 * value
+
+
+def _numbers(value: float | None, n: int | None) -> tuple[str, str]:
+    return number(_pct(value)), "" if n is None else str(n)
 
 
 def to_markdown(header: list[str], rows: list[list[str]]) -> str:
@@ -254,7 +339,7 @@ def to_csv(header: list[str], rows: list[list[str]]) -> str:
 
 LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "{": r"\{", "}": r"\}",
          "$": r"\$", "^": r"\^{}", "~": r"\~{}", "≤": r"$\leq$", "–": "--", "−": "$-$", "✗": r"$\times$",
-         "Â": r"$\hat{A}$"}
+         "Â": r"$\hat{A}$", "†": r"$^\dagger$", "≠": r"$\neq$"}
 
 
 def latex_escape(text: str) -> str:
@@ -279,16 +364,20 @@ def latex_score(value: float | None, n: int | None) -> str:
     return text if n is None else text + r" {\scriptsize $n$=" + str(n) + "}"
 
 
-def latex_table(header: list[str], rows: list[list[str]], *, text_columns: int, caption: str, label: str) -> str:
+def latex_table(header: list[str], rows: list[list[str]], *, text_columns: int, caption: str, label: str,
+                notes: list[str] = ()) -> str:
     """A booktabs ``table`` with a caption, ready to paste (``\\usepackage{booktabs}``): the first
-    ``text_columns`` columns left-aligned, the numbers right-aligned. Cells are LaTeX already."""
+    ``text_columns`` columns left-aligned, the numbers right-aligned. Cells are LaTeX already; ``notes``
+    (text) are set small under the table."""
     align = "l" * text_columns + "r" * (len(header) - text_columns)
     lines = [r"% needs \usepackage{booktabs}", r"\begin{table}[t]", r"\centering",
              r"\caption{" + latex_escape(caption) + "}", r"\label{" + label + "}",
              r"\begin{tabular}{" + align + "}", r"\toprule",
              " & ".join(latex_escape(h) for h in header) + r" \\", r"\midrule"]
     lines += [" & ".join(row) + r" \\" for row in rows]
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [r"\par\smallskip{\footnotesize " + latex_escape(note) + "}" for note in notes]
+    lines += [r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 
@@ -305,6 +394,7 @@ def runs_latex(records: list[RunRecord]) -> str:
         rows.append([latex_escape(record.label), *(latex_escape(settings.get(k, "")) for k in columns),
                      latex_cell(m), *(latex_cell(b) for b in m["buckets"]),
                      latex_score(_pct(m["pixel_iou"]), None),
+                     latex_score(_pct(m.get("miou_occ")), m.get("n_occ")),
                      *([latex_escape(record.status or "finished")] if "status" in header else [])])
     sweeps = sorted({r.label.rsplit("/", 1)[0] for r in records})
     caption = f"{RUNS_CAPTION}. Runs of {', '.join(sweeps)}."
@@ -316,9 +406,29 @@ def bucket_table(metrics: dict) -> str:
     header = ["", "all", *(bucket_label(b["max_occlusion"]) for b in metrics["buckets"])]
     miou = ["mIoU", percent(metrics["miou"]), *(percent(b["miou"]) for b in metrics["buckets"])]
     count = ["n", str(metrics["n"]), *(str(b["n"]) for b in metrics["buckets"])]
+    hidden = ["mIoU_occ", *(percent(m.get("miou_occ")) for m in (metrics, *metrics["buckets"]))]
+    count_hidden = ["n_occ", *(str(m.get("n_occ")) for m in (metrics, *metrics["buckets"]))]
     counts = metrics["counts"]
     notes = f"objects: {counts['objects']}, scored: {counts['scored']}, unoccluded: {counts['unoccluded']}"
     for what in ("unscored", "skipped"):
         if counts.get(what):
             notes += f", {what}: " + ", ".join(f"{v} ({k})" for k, v in counts[what].items())
-    return to_markdown(header, [miou, count]) + "\n" + notes
+    return to_markdown(header, [miou, count, hidden, count_hidden]) + "\n" + notes
+
+
+def category_table(records: list[RunRecord], metric: str = "miou") -> tuple[list[str], list[list[str]]]:
+    """(header, rows): one row per category that some run names, one column per run, each cell the run's
+    ``metric`` (%) on that category with its objects; a last row with all objects."""
+    names = sorted({name for record in records for name in record.metrics.get("categories") or {}})
+    header = ["category", *(record.label for record in records)]
+    rows = [[name, *(score(*metric_score((r.metrics.get("categories") or {}).get(name, {"n": 0}), metric))
+                     for r in records)] for name in names]
+    rows.append(["all", *(score(*metric_score(r.metrics, metric)) for r in records)])
+    return header, rows
+
+
+def category_markdown(records: list[RunRecord], metric: str = "miou") -> str:
+    title, count = METRICS[metric]
+    text = (f"{title} (%) by category, over the objects mIoU counts ({count}: those behind each number"
+            + (", the ones with a hidden part" if metric == "miou_occ" else "") + ").\n\n")
+    return text + to_markdown(*category_table(records, metric)) + "\n"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from amodal.errors import AmodalError
@@ -31,6 +32,12 @@ def row_key(row: dict) -> ObjectKey:
     return ObjectKey(str(row["image_id"]), str(row["object_id"]))
 
 
+def key_text(key: ObjectKey) -> str:
+    """An object's key as one short string, length-prefixed so that no two keys share one: what a reader
+    keeps of each row to find repeats (half the memory of the key's pair of strings)."""
+    return f"{len(key.image_id)}:{key.image_id}{key.object_id}"
+
+
 def has_torn_tail(path: str | Path) -> bool:
     """Whether the file ends in a line cut short (no newline): a run killed mid-write, not resumed since."""
     path = Path(path)
@@ -42,19 +49,25 @@ def has_torn_tail(path: str | Path) -> bool:
 
 
 def read_rows(path: str | Path) -> list[dict]:
-    """Every complete row of a results file, one per object: a torn last line is ignored, an object's
-    later rows are dropped with a warning, and a line that is not a row raises ``ResultsError``."""
+    """Every complete row of a results file, one per object (``iter_rows``, as a list)."""
+    return list(iter_rows(path))
+
+
+def iter_rows(path: str | Path) -> Iterator[dict]:
+    """Every complete row of a results file, one per object, as it is read (so that a million rows are
+    summed without being held): a torn last line is ignored, an object's later rows are dropped with a
+    warning, and a line that is not a row raises ``ResultsError``."""
     path = Path(path)
     if not path.exists():
-        return []
-    rows, seen, repeated = [], set(), 0
+        return
+    seen, repeated = set(), 0
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.endswith(b"\n"):
                 break
             try:
                 row = json.loads(line)
-                key = row_key(row)
+                key = key_text(row_key(row))
             except (ValueError, KeyError, TypeError) as err:
                 why = "not JSON" if isinstance(err, ValueError) else "no image_id and object_id"
                 raise ResultsError(
@@ -65,12 +78,11 @@ def read_rows(path: str | Path) -> list[dict]:
                 repeated += 1
                 continue
             seen.add(key)
-            rows.append(row)
+            yield row
     if repeated and path.resolve() not in _WARNED:
         _WARNED.add(path.resolve())
         log.warning("%d objects are twice in %s (two runs wrote into its folder at once?); "
                     "each is counted once, from its first row", repeated, path)
-    return rows
 
 
 class ResultsLog:

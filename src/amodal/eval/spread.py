@@ -76,6 +76,9 @@ def merge_seeds(members: list[RunRecord]) -> RunRecord:
     metrics = {**first.metrics, **_mean_over(m.metrics for m in members), SEED_RUNS: [str(m.path) for m in members]}
     metrics["buckets"] = [{**bucket, **_mean_over(m.metrics["buckets"][i] for m in members)}
                           for i, bucket in enumerate(first.metrics["buckets"])]
+    names = sorted({name for m in members for name in m.metrics.get("categories") or {}})
+    metrics["categories"] = {name: _mean_over((m.metrics.get("categories") or {}).get(name, {"miou": None, "n": 0})
+                                              for m in members) for name in names}
     sweeps = {m.label.rsplit("/", 1)[0] for m in members}
     label = (f"{sweeps.pop()}/{','.join(m.label.rsplit('/', 1)[-1] for m in members)}" if len(sweeps) == 1
              else ", ".join(m.label for m in members))
@@ -88,12 +91,17 @@ def merge_seeds(members: list[RunRecord]) -> RunRecord:
 
 
 def _mean_over(stats) -> dict:
-    """mean and sample std of ``miou`` (and the mean of ``pixel_iou``) over the seeds' dicts."""
+    """mean and sample std of ``miou`` (and the means of ``pixel_iou`` and ``miou_occ``) over the seeds'
+    dicts."""
     stats = list(stats)
     mious = [s["miou"] for s in stats if s.get("miou") is not None]
     counts = sorted({s["n"] for s in stats})
     pixel = [s["pixel_iou"] for s in stats if s.get("pixel_iou") is not None]
+    hidden = [s.get("miou_occ") for s in stats]
+    hidden_counts = sorted({s.get("n_occ") for s in stats} - {None})
     return {
+        "miou_occ": statistics.fmean(hidden) if None not in hidden else None,  # a seed without it: unknown
+        "n_occ": hidden_counts[0] if None not in hidden else None,
         "miou": statistics.fmean(mious) if mious else None,
         "miou_std": statistics.stdev(mious) if len(mious) > 1 else None,
         "seeds": len(stats),

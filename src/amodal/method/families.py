@@ -16,12 +16,16 @@ Where the pipeline blends by itself, eq. 7 hands it an all-ones mask, which make
 blends with M in the callback; ``leakage=stock`` leaves its own blend. Flux packs its latents in 2×2
 patches, and eq. 7's M is packed the same way. ``tests/test_stock.py`` proves each family, with the
 method's additions neutral, equal to calling its stock pipeline directly.
+
+An adapter makes every call of its pipeline itself, from the pipeline, a frozen ``Settings`` and the prompt
+embeddings: it runs without the inpainter. Which diffusers class each family is, and its tiny copy, is
+``models/pipelines.py``'s table.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager, nullcontext
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import torch
 
@@ -30,8 +34,24 @@ from amodal.method.guidance import EmptyMaskHook, EmptyMaskPass, guidance_scale
 from amodal.method.leakage import Leakage
 from amodal.seeding import CONDITION_LATENTS_STREAM, torch_generator
 
-if TYPE_CHECKING:
-    from amodal.method.inpaint import DiffusionInpainter
+
+@dataclass(frozen=True)
+class Settings:
+    """The method's settings a family calls its pipeline with (``DiffusionInpainter`` documents each):
+    eq. 7 (``leakage``; None: the pipeline's own inpainting), eq. 11's ``w``, how images become latents,
+    the pipelines' own ``steps`` and ``strength``, T5's prompt length, FLUX.1-Fill's guidance embedding,
+    the dtype latents are handed over in, and the backbone as messages name it."""
+
+    steps: int
+    strength: float
+    leakage: Leakage | None
+    w: float
+    vae_latents: str
+    max_sequence_length: int
+    distilled_guidance: float
+    dtype: torch.dtype
+    backbone: str
+
 
 class PipelineDraws:
     """What the stock pipeline drew for itself in ``prepare_latents``: its start noise and, where it
@@ -149,7 +169,8 @@ def posterior_mode(vae):
 
 
 class Family:
-    """How one family's stock pipeline is called: its prompt embeddings and a batch through its loop."""
+    """How one family's stock pipeline is called: its prompt embeddings and a batch through its loop.
+    Its name is the family's in ``models/pipelines.py``, which says the pipeline class."""
 
     name = ""
     title = ""  # in messages
@@ -163,11 +184,39 @@ class Family:
         """The keyword arguments that hand the pipeline the prompt, encoded once for one object."""
         raise NotImplementedError
 
-    def run(self, inp: DiffusionInpainter, pipe, x: torch.Tensor, area: torch.Tensor, area_latent: torch.Tensor,
-            seeds, generators) -> torch.Tensor:
+    def run(self, pipe, settings: Settings, embeddings: dict, x: torch.Tensor, area: torch.Tensor,
+            area_latent: torch.Tensor, seeds, generators) -> torch.Tensor:
         """x̂₀ of a batch, N×3×H×W in [0, 1], from x (N×3×H×W in [−1, 1], eq. 8) and M at pixel and at latent
-        resolution (N×1×…, nearest), with the inpainter's settings, the seeds and their generators."""
+        resolution (N×1×…, nearest), with the settings, one object's prompt embeddings
+        (``prompt_embeddings``), the seeds and their generators."""
         raise NotImplementedError
+
+    def encode(self, pipe, settings: Settings, images: torch.Tensor) -> torch.Tensor:
+        """Images in [−1, 1] → scaled latents, the posterior's mode (``vae_latents=mode``), in the VAE's
+        dtype, or in float32 where the pipeline itself encodes so (SDXL's float16 VAE overflows)."""
+        vae = pipe.vae
+        upcast = self.upcasts_vae and vae.dtype == torch.float16 and vae.config.force_upcast
+        if upcast:
+            vae.to(torch.float32)
+        try:
+            with torch.no_grad():
+                latents = vae.encode(images.to(vae.device, vae.dtype)).latent_dist.mode()
+        finally:
+            if upcast:
+                vae.to(torch.float16)
+        shift = getattr(vae.config, "shift_factor", None) or 0.0
+        return ((latents - shift) * vae.config.scaling_factor).to(settings.dtype)
+
+    def call(self, pipe, settings: Settings, embeddings: dict, callback, output_type: str = "pt", **inputs):
+        """The stock pipeline's ``__call__`` with the settings every family shares, the prompt embeddings
+        repeated for the batch, eq. 7 as ``callback``."""
+        batch = inputs["image"].shape[0]
+        embeds = {k: v.repeat(batch, *[1] * (v.dim() - 1)) for k, v in embeddings.items()}
+        with torch.no_grad():
+            return pipe(
+                strength=settings.strength, num_inference_steps=settings.steps, callback_on_step_end=callback,
+                callback_on_step_end_tensor_inputs=["latents"], output_type=output_type, **embeds, **inputs,
+            ).images
 
 
 class StableDiffusion(Family):
@@ -180,32 +229,34 @@ class StableDiffusion(Family):
         embeds, _ = pipe.encode_prompt(prompt, device, 1, False)
         return {"prompt_embeds": embeds, "negative_prompt_embeds": embeds}
 
-    def condition_latents(self, inp, pipe, x, seeds) -> torch.Tensor:
+    def condition_latents(self, pipe, settings, x, seeds) -> torch.Tensor:
         """The latents of the whole condition image x (eq. 7's x0, the masked image of ∅ in eq. 11): the
         mode, or a posterior sample drawn by the pipeline's own encoder from a stream of each object's seed
         that the pipeline does not use."""
-        if inp.vae_latents == "mode":
-            return inp._encode(x)
+        if settings.vae_latents == "mode":
+            return self.encode(pipe, settings, x)
         generators = [torch_generator(seed, CONDITION_LATENTS_STREAM) for seed in seeds]
         with torch.no_grad():
             latents = pipe._encode_vae_image(x.to(pipe.vae.device, pipe.vae.dtype), generator=generators)
-        return latents.to(inp.dtype)
+        return latents.to(settings.dtype)
 
-    def run(self, inp, pipe, x, area, area_latent, seeds, generators):
+    def run(self, pipe, settings, embeddings, x, area, area_latent, seeds, generators):
         draws = PipelineDraws()
         inputs = {}
-        if inp.vae_latents == "mode":
+        if settings.vae_latents == "mode":
             # what the UNet's masked-image channels see, as the pipeline computes it, but the mode;
             # with `sample` the pipeline encodes it itself (its draw after the start noise)
-            inputs["masked_image_latents"] = inp._encode(x * (area < 0.5))
-        x0 = self.condition_latents(inp, pipe, x, seeds) if inp.leakage or inp.w else None
-        callback = LeakageCallback(inp.leakage, area_latent, noised_sd, draws, x0) if inp.leakage else None
-        hook = pipe.unet.register_forward_pre_hook(EmptyMaskHook(x0), with_kwargs=True) if inp.w else None
+            inputs["masked_image_latents"] = self.encode(pipe, settings, x * (area < 0.5))
+        leakage, w = settings.leakage, settings.w
+        x0 = self.condition_latents(pipe, settings, x, seeds) if leakage or w else None
+        callback = LeakageCallback(leakage, area_latent, noised_sd, draws, x0) if leakage else None
+        hook = pipe.unet.register_forward_pre_hook(EmptyMaskHook(x0), with_kwargs=True) if w else None
         try:
             with draws.watching(pipe):
-                return inp._call(
-                    pipe, callback, image=(x + 1) / 2, mask_image=area, height=x.shape[2], width=x.shape[3],
-                    guidance_scale=guidance_scale(inp.w), generator=generators, **inputs,
+                return self.call(
+                    pipe, settings, embeddings, callback, image=(x + 1) / 2, mask_image=area,
+                    height=x.shape[2], width=x.shape[3], guidance_scale=guidance_scale(w), generator=generators,
+                    **inputs,
                 )
         finally:
             if hook is not None:
@@ -239,29 +290,29 @@ class BlendsWithMask(Family):
         """N×C×h×w latents as the loop holds them."""
         return latents
 
-    def options(self, inp) -> dict:
+    def options(self, settings: Settings) -> dict:
         """The family's own keyword arguments to the pipeline."""
-        return {"max_sequence_length": inp.max_sequence_length}
+        return {"max_sequence_length": settings.max_sequence_length}
 
-    def run(self, inp, pipe, x, area, area_latent, seeds, generators):
+    def run(self, pipe, settings, embeddings, x, area, area_latent, seeds, generators):
         draws = PipelineDraws()
         batch, channels = x.shape[0], pipe.vae.config.latent_channels
         # `sample`: the pipeline encodes the image itself (its first draw, before the start noise);
         # `mode`: it takes latents as they are
-        image = (x + 1) / 2 if inp.vae_latents == "sample" else inp._encode(x)
+        image = (x + 1) / 2 if settings.vae_latents == "sample" else self.encode(pipe, settings, x)
         # its denoiser never reads the masked-image latents: zeros spare the VAE pass that would encode them,
         # the generator's last draw, so nothing else changes
-        unused = torch.zeros(batch, channels, *area_latent.shape[-2:], device=x.device, dtype=inp.dtype)
+        unused = torch.zeros(batch, channels, *area_latent.shape[-2:], device=x.device, dtype=settings.dtype)
         callback = None
         mask = area  # `stock`: the pipeline's own eq. 5 blend with M
-        if inp.leakage:
+        if settings.leakage:
             area_layout = self.layout(pipe, area_latent.expand(-1, channels, -1, -1))
-            callback = LeakageCallback(inp.leakage, area_layout, noised_flow, draws)
+            callback = LeakageCallback(settings.leakage, area_layout, noised_flow, draws)
             mask = torch.ones_like(area)  # the pipeline's blend becomes a no-op: eq. 7 blends with M
         with draws.watching(pipe):
-            return inp._call(
-                pipe, callback, image=image, mask_image=mask, masked_image_latents=unused, height=x.shape[2],
-                width=x.shape[3], generator=generators, **self.options(inp),
+            return self.call(
+                pipe, settings, embeddings, callback, image=image, mask_image=mask, masked_image_latents=unused,
+                height=x.shape[2], width=x.shape[3], generator=generators, **self.options(settings),
             )
 
 
@@ -292,15 +343,15 @@ class StableDiffusion3(BlendsWithMask):
                                                   max_sequence_length=max_sequence_length)
         return {"prompt_embeds": embeds, "pooled_prompt_embeds": pooled}
 
-    def options(self, inp):
-        return {**super().options(inp), "guidance_scale": 1.0, "output_type": "latent"}
+    def options(self, settings):
+        return {**super().options(settings), "guidance_scale": 1.0, "output_type": "latent"}
 
-    def run(self, inp, pipe, x, area, area_latent, seeds, generators):
+    def run(self, pipe, settings, embeddings, x, area, area_latent, seeds, generators):
         if pipe.transformer.config.in_channels != pipe.vae.config.latent_channels:
-            raise ConfigError(f"backbone {inp.source}: its SD3 transformer takes the mask as input "
+            raise ConfigError(f"backbone {settings.backbone}: its SD3 transformer takes the mask as input "
                               "channels, which the sd3 family (SD3.5, blending with M) would hand an all-ones mask; "
                               "such a model needs a family of its own (docs/backbones.md)")
-        latents = super().run(inp, pipe, x, area, area_latent, seeds, generators)
+        latents = super().run(pipe, settings, embeddings, x, area, area_latent, seeds, generators)
         # decoded by the inverse of the pipeline's own encoding, (latents − shift)·scale: diffusers 0.42's
         # StableDiffusion3InpaintPipeline decodes latents / scale, without the shift (diffusers#13611)
         vae = pipe.vae
@@ -326,23 +377,23 @@ class FluxFill(Flux):
         mask_channels = 4 * pipe.vae_scale_factor**2
         return torch.cat([latents, latents.new_zeros(*latents.shape[:2], mask_channels)], dim=2)
 
-    def run(self, inp, pipe, x, area, area_latent, seeds, generators):
+    def run(self, pipe, settings, embeddings, x, area, area_latent, seeds, generators):
         draws = ScaledNoiseDraws()
         callback = None
-        if inp.leakage:
+        if settings.leakage:
             area_layout = self.layout(pipe, area_latent.expand(-1, pipe.vae.config.latent_channels, -1, -1))
-            callback = LeakageCallback(inp.leakage, area_layout, noised_flow, draws)
+            callback = LeakageCallback(settings.leakage, area_layout, noised_flow, draws)
         hook = None
-        if inp.w:
-            guidance = EmptyMaskPass(inp.w, lambda: self.empty_condition(pipe, draws))
+        if settings.w:
+            guidance = EmptyMaskPass(settings.w, lambda: self.empty_condition(pipe, draws))
             hook = pipe.transformer.register_forward_hook(guidance, with_kwargs=True)
-        mode = posterior_mode(pipe.vae) if inp.vae_latents == "mode" else nullcontext()
+        mode = posterior_mode(pipe.vae) if settings.vae_latents == "mode" else nullcontext()
         try:
             with draws.watching(pipe), mode:
-                return inp._call(
-                    pipe, callback, image=(x + 1) / 2, mask_image=area, height=x.shape[2], width=x.shape[3],
-                    generator=generators, guidance_scale=inp.distilled_guidance,
-                    max_sequence_length=inp.max_sequence_length,
+                return self.call(
+                    pipe, settings, embeddings, callback, image=(x + 1) / 2, mask_image=area,
+                    height=x.shape[2], width=x.shape[3], generator=generators,
+                    guidance_scale=settings.distilled_guidance, max_sequence_length=settings.max_sequence_length,
                 )
         finally:
             if hook is not None:

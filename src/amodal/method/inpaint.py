@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from amodal.config import auto_dtype, torch_dtype
 from amodal.errors import ConfigError, ModelOutputError
-from amodal.method.families import FAMILIES
+from amodal.method.families import FAMILIES, Settings
 from amodal.method.leakage import Leakage
 from amodal.models.loading import PipelineSource
 from amodal.seeding import torch_generator
@@ -131,28 +131,20 @@ class DiffusionInpainter:
                     pipe.register_modules(**{name: None})
         return out
 
-    # -- latents -------------------------------------------------------------------------------
-    def _encode(self, images: torch.Tensor) -> torch.Tensor:
-        """Images in [−1, 1] → scaled latents, the posterior's mode (``vae_latents=mode``), in the VAE's
-        dtype, or in float32 where the pipeline itself encodes so (SDXL's float16 VAE overflows)."""
-        vae = self.pipe.vae
-        upcast = self.family.upcasts_vae and vae.dtype == torch.float16 and vae.config.force_upcast
-        if upcast:
-            vae.to(torch.float32)
-        try:
-            with torch.no_grad():
-                latents = vae.encode(images.to(vae.device, vae.dtype)).latent_dist.mode()
-        finally:
-            if upcast:
-                vae.to(torch.float16)
-        shift = getattr(vae.config, "shift_factor", None) or 0.0
-        return ((latents - shift) * vae.config.scaling_factor).to(self.dtype)
+    # -- the method --------------------------------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        """What the family adapter calls its pipeline with."""
+        return Settings(
+            steps=self.steps, strength=self.strength, leakage=self.leakage, w=self.w, vae_latents=self.vae_latents,
+            max_sequence_length=self.max_sequence_length, distilled_guidance=self.distilled_guidance,
+            dtype=self.dtype, backbone=str(self.source),
+        )
 
     def _latent_size(self, height: int, width: int) -> tuple[int, int]:
         factor = self.pipe.vae_scale_factor
         return height // factor, width // factor
 
-    # -- the method --------------------------------------------------------------------------------
     def inpaint(self, conditions: Sequence[np.ndarray], areas: Sequence[np.ndarray], seeds: Sequence[int]):
         """Inpaint a batch: condition images x (float h×w×3 in [−1, 1], eq. 8), areas M (bool h×w) and one
         seed per object → x̂₀ as uint8 h×w×3. Objects are independent: a batch gives what one-by-one does."""
@@ -165,20 +157,10 @@ class DiffusionInpainter:
         area = torch.from_numpy(np.stack(areas)).to(torch.float32)[:, None].to(self.device)
         generators = [torch_generator(seed) for seed in seeds]  # what the pipeline draws its randomness from
         area_latent = F.interpolate(area, size=self._latent_size(height, width), mode="nearest").to(self.dtype)
-        images = self.family.run(self, pipe, x, area, area_latent, seeds, generators)
+        images = self.family.run(pipe, self.settings, self._embeddings, x, area, area_latent, seeds, generators)
         images = images.float().permute(0, 2, 3, 1).cpu().numpy()
         if not np.isfinite(images).all():  # NaN weights or a float16 overflow: every later object would fail too
             fix = "check its weights" if self.dtype == torch.float32 else "run it in float32 (runtime.dtype=float32)"
             raise ModelOutputError(f"backbone {self.source} in {str(self.dtype).removeprefix('torch.')} "
                                    f"produced NaN or infinite pixels: {fix}; the rows written so far are kept")
         return [np.clip(np.rint(image * 255), 0, 255).astype(np.uint8) for image in images]
-
-    def _call(self, pipe, callback, output_type: str = "pt", **inputs):
-        """The stock pipeline's ``__call__`` with the settings every family shares, eq. 7 as ``callback``."""
-        batch = inputs["image"].shape[0]
-        embeds = {k: v.repeat(batch, *[1] * (v.dim() - 1)) for k, v in self._embeddings.items()}
-        with torch.no_grad():
-            return pipe(
-                strength=self.strength, num_inference_steps=self.steps, callback_on_step_end=callback,
-                callback_on_step_end_tensor_inputs=["latents"], output_type=output_type, **embeds, **inputs,
-            ).images

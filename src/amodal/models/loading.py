@@ -17,7 +17,8 @@ from urllib.parse import urlparse
 import torch
 
 from amodal.errors import ConfigError, ModelNotFoundError
-from amodal.models.tiny import FAMILIES, tiny_pipeline
+from amodal.models.pipelines import PIPELINES
+from amodal.models.tiny import tiny_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +42,10 @@ def quiet_loading():
 
 
 def pipeline_class(family: str):
-    from diffusers import (
-        FluxFillPipeline,
-        FluxInpaintPipeline,
-        StableDiffusion3InpaintPipeline,
-        StableDiffusionInpaintPipeline,
-        StableDiffusionXLInpaintPipeline,
-    )
-
-    classes = {"sd": StableDiffusionInpaintPipeline, "sdxl": StableDiffusionXLInpaintPipeline,
-               "flux": FluxInpaintPipeline, "sd3": StableDiffusion3InpaintPipeline, "flux_fill": FluxFillPipeline}
-    if family not in classes:
-        raise ConfigError(f"backbone family {family!r}: use one of {', '.join(FAMILIES)}")
-    return classes[family]
+    """The diffusers pipeline class of ``family`` (``models/pipelines.py``)."""
+    if family not in PIPELINES:
+        raise ConfigError(f"backbone family {family!r}: use one of {', '.join(PIPELINES)}")
+    return PIPELINES[family].pipeline
 
 
 def _is_local(model: str) -> bool:

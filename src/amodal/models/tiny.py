@@ -40,7 +40,6 @@ from transformers import (
 from amodal.errors import ConfigError
 from amodal.seeding import seeded
 
-FAMILIES = ("sd", "sdxl", "flux", "sd3", "flux_fill")
 TEXT_WIDTH = 32
 
 
@@ -198,12 +197,11 @@ def tiny_sd3() -> StableDiffusion3InpaintPipeline:
     )
 
 
-BUILDERS = {"sd": tiny_sd, "sdxl": tiny_sdxl, "flux": tiny_flux, "sd3": tiny_sd3, "flux_fill": tiny_flux_fill}
-
-
 def tiny_pipeline(family: str, seed: int = 0, **options):
     """A tiny pipeline of ``family`` with weights drawn from ``seed`` (the global RNG is left as it was);
     ``options`` go to its builder (``unet_channels=4`` for sd)."""
-    if family not in BUILDERS:
-        raise ConfigError(f"tiny backbone family {family!r}: use one of {', '.join(FAMILIES)}")
-    return seeded(seed, lambda: BUILDERS[family](**options))
+    from amodal.models.pipelines import PIPELINES  # the table names this module's builders
+
+    if family not in PIPELINES:
+        raise ConfigError(f"tiny backbone family {family!r}: use one of {', '.join(PIPELINES)}")
+    return seeded(seed, lambda: PIPELINES[family].tiny(**options))

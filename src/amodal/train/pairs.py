@@ -29,6 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from amodal.data.synthetic import render_scene
+from amodal.errors import ConfigError
 from amodal.method.area import convex_hull_area
 from amodal.method.background import HistogramBackground
 from amodal.method.condition import condition_image, to_model_space
@@ -61,8 +62,14 @@ class ObjectViews:
 
     @classmethod
     def load(cls, path: Path) -> ObjectViews:
-        with np.load(path) as data:
-            return cls(**{name: data[name] for name in FIELDS})
+        """Views saved by ``save``; a cut-off or foreign file is refused in one line naming it."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return cls(**{name: data[name] for name in FIELDS})
+        except Exception as err:  # np.load raises anything a cut-off or foreign file provokes
+            reason = str(err).strip().split(". ")[0] or type(err).__name__
+            raise ConfigError(f"{path} is not a readable file of training views ({type(err).__name__}: {reason}); "
+                              "delete it to render the views afresh") from None
 
 
 def _render(job: tuple[int, int, int]):
