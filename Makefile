@@ -1,13 +1,13 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   runs the main job on the embedded default (synthetic scenes)
 #   make test   runs the test suite
-# Both create .venv on first use. TORCH overrides the torch pin (CUDA builds come from PyPI by default).
+# Both create .venv on first use (as does `make notebook`, which runs notebooks/walkthrough.ipynb headless). TORCH overrides the torch pin (CUDA builds come from PyPI by default).
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lock clean-venv
+.PHONY: demo test notebook install lock clean-venv
 
 demo: $(STAMP)
 	$(VENV)/bin/amodal-run experiment=quickstart
@@ -19,6 +19,10 @@ test: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -n 2 -m "not slurm"
 	$(VENV)/bin/pytest -p no:xdist -m slurm
+
+# The runner tests/test_notebook.py uses too; jupyter's nbconvert is not installed.
+notebook: $(STAMP)
+	$(PY) scripts/run_notebook.py notebooks/walkthrough.ipynb
 
 install: $(STAMP)
 

@@ -47,7 +47,7 @@ def test_every_experiment_runs_tiny_and_reports_beside_the_paper(name, tmp_path)
     expected = 2 if name == "search" else sweep_size(name)
     assert len(runs) == expected
     for run in runs:
-        assert json.loads((run / "metrics.json").read_text())["counts"]["objects"] == 4
+        assert json.loads((run / "metrics.json").read_text())["n"] == 4  # dataset.limit counts scored objects
     assert (sweep / "report" / "report.md").is_file() and (sweep / "report" / "buckets.png").is_file()
     report = cli("amodal-report", str(sweep))
     assert report.returncode == 0, report.stderr
@@ -96,7 +96,7 @@ def test_a_paper_table_is_filled_from_the_matching_runs():
                      {"label": "best", "match": {"backbone.s": 0.3}, "reduce": "max", "values": [90.0, 90.0, 1.0]},
                      {"label": "paper only", "values": [70.0, 71.0, 72.0]}]}
     table = compare(spec, runs)
-    assert table.labels == ["≤50%", "≤40%", "miou"]
+    assert table.labels == ["≤50%", "≤40%", "mIoU"]  # headings say mIoU (issue 26)
     (_, sd15), (_, best), (_, paper_only) = table.rows
     assert sd15[0].ours == pytest.approx(81.0) and sd15[0].delta == pytest.approx(1.0)
     assert sd15[1].ours == pytest.approx(83.0) and sd15[1].paper is None

@@ -134,8 +134,7 @@ def test_shards_are_balanced_and_keep_their_objects_when_the_dataset_is_filtered
     for index in range(3):
         shard = Shard(index, 3)
         assert things.keys(shard) == [k for k in everything.keys(shard) if k in things.keys()]
-    limited = CocoaDataset(root=str(cocoa_dataset), limit=4)
-    assert sorted(k for i in range(3) for k in limited.keys(Shard(i, 3))) == sorted(things.keys()[:4])
+    # with dataset.limit, shards split the unsharded run's objects: tests/test_unoccluded.py
 
 
 def test_the_console_script_is_declared():

@@ -3,6 +3,7 @@ and a progress bar whose mIoU is the one the final table reports. Checked on a r
 user runs it (the W&B silencing of the test environment removed)."""
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -53,3 +54,28 @@ def test_a_resumed_runs_bar_counts_the_rows_it_resumed_from(run_app, tmp_path, c
     metrics, _ = run_app("method=visible", "dataset.n_images=3", "output.progress=true", run_dir=run_dir)
     last = re.findall(r"mIoU (\d+\.\d)", capsys.readouterr().err)[-1]
     assert last == f"{100 * metrics['miou']:.1f}" and metrics["n"] > 4
+
+
+def test_a_tiny_sdxl_run_prints_only_its_own_lines(tmp_path):
+    """diffusers said "There are modules in AutoencoderKL that should be kept in float32: []" twice for every
+    image the SDXL pipeline encodes (about 20 lines for a few objects): its ``to()`` warns on every dtype cast,
+    even when no module is to be kept in float32."""
+    run_dir = tmp_path / "run"
+    result = user_run("backbone=tiny_sdxl", "extractor=tiny_sam", "dataset.n_images=1", "dataset.limit=2",
+                      "logger=none", "cache.enabled=false", "output.progress=false", f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert not [line for line in lines if "kept in float32" in line or "arning" in line], lines
+    own = [line for line in lines if "[amodal][INFO] - " in line or line.startswith(("|", "objects: "))]
+    assert own == lines
+
+
+def test_diffusers_float32_warning_still_shows_when_it_names_a_module():
+    """The filter drops diffusers' warning only when its list of float32 modules is empty."""
+    import amodal.models.loading  # noqa: F401  (installs the filter)
+
+    modeling = logging.getLogger("diffusers.models.modeling_utils")
+    shown = [modules for modules in ("[]", "['quant_conv']") if modeling.filter(logging.LogRecord(
+        modeling.name, logging.WARNING, __file__, 0, "There are modules in AutoencoderKL that should be kept in "
+        f"float32: {modules}. Casting directly with `to()` can lead to inconsistent results", None, None))]
+    assert shown == ["['quant_conv']"]

@@ -56,9 +56,11 @@ def test_occlusion_rates_spread_over_zero_to_seventy_percent():
     assert np.histogram(occluded, bins=[0, 0.2, 0.4, 0.7])[0].min() >= 5  # every range is populated
 
 
-def test_limit_takes_the_first_objects():
+def test_limit_is_kept_for_the_runner_and_the_listing_has_every_object():
+    """``dataset.limit`` counts scored objects, which only the runner knows (tests/test_unoccluded.py)."""
     full = SyntheticDataset(n_images=2, size=128).keys()
-    assert SyntheticDataset(n_images=2, size=128, limit=3).keys() == full[:3]
+    limited = SyntheticDataset(n_images=2, size=128, limit=3)
+    assert limited.limit == 3 and limited.keys() == full and len(full) > 3
 
 
 def test_splits_are_disjoint_streams_and_test_is_the_default():

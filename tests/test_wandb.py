@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from amodal.eval.results import read_rows
 from tests.conftest import cli, composed
@@ -19,10 +20,10 @@ def offline_runs(run_dir):
     return sorted((run_dir / "wandb").glob("offline-run-*"))
 
 
-def run_record(log: Path):
-    """The run's record (group, job type, name, tags) from an offline ``run-<id>.wandb``: a header of 7 bytes,
-    then LevelDB's log format (32 KiB blocks; each chunk has a 7-byte header of CRC, length and type, 1 a
-    whole record, 2-4 its first, middle and last parts) of protobuf ``Record``s."""
+def records(log: Path):
+    """The protobuf ``Record``s of an offline ``run-<id>.wandb``: a header of 7 bytes, then LevelDB's log format
+    (32 KiB blocks; each chunk has a 7-byte header of CRC, length and type, 1 a whole record, 2-4 its first,
+    middle and last parts)."""
     from wandb.proto.wandb_internal_pb2 import Record
 
     data, block, position, record = log.read_bytes(), 32768, 7, b""
@@ -35,11 +36,23 @@ def run_record(log: Path):
         record += data[position + 7:position + 7 + length]
         position += 7 + length
         if kind in (1, 4):
-            parsed = Record.FromString(record)
-            if parsed.WhichOneof("record_type") == "run":
-                return parsed.run
+            yield Record.FromString(record)
             record = b""
+
+
+def run_record(log: Path):
+    """The run's record (group, job type, name, tags, config)."""
+    for record in records(log):
+        if record.WhichOneof("record_type") == "run":
+            return record.run
     raise AssertionError(f"no run record in {log}")
+
+
+def history(log: Path) -> dict:
+    """Every value the run logged, by its key (``miou``, ``miou/le50``), decoded; the last one where logged twice."""
+    return {"/".join(item.nested_key) or item.key: json.loads(item.value_json)
+            for record in records(log) if record.WhichOneof("record_type") == "history"
+            for item in record.history.item}
 
 
 def test_offline_wandb_run_is_written_and_resumed_into_the_same_run(tmp_path):
@@ -144,3 +157,51 @@ def test_run_names_and_tags_come_from_the_choices_that_act(overrides, name, tags
 
     with composed(overrides, tmp_path) as cfg:
         assert run_identity(cfg) == (name, None, tags)
+
+
+def test_wandb_shows_ious_in_percent_a_name_without_paths_the_choices_and_same_size_panels(tmp_path):
+    """It logged metrics.json's fractions (a W&B mIoU of 0.55 beside a report's 55.0), named the run with the
+    dataset's absolute root, had no ``choices/…`` keys to group runs by, and warned "Images sizes do not
+    match" on every run whose images differ in size (the COCO-A demo's do)."""
+    demo = Path(__file__).parent / "data" / "cocoa_demo"
+    run_dir = tmp_path / "run"
+    result = cli("amodal-run", "logger=wandb", "method=visible", "dataset=cocoa", f"dataset.root={demo.resolve()}",
+                 "dataset.limit=4", "output.progress=false", f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr
+    assert "sizes do not match" not in result.stdout + result.stderr
+    (run,) = offline_runs(run_dir)
+    log = next(run.glob("*.wandb"))
+    record = run_record(log)
+    assert record.display_name == "method=visible dataset=cocoa dataset.root=cocoa_demo dataset.limit=4"
+    config = {item.key: json.loads(item.value_json) for item in record.config.update}
+    assert {k: v for k, v in config.items() if k.startswith("choices/")} == {
+        "choices/dataset": "cocoa", "choices/method": "visible"}  # visible reads no backbone: no choices/backbone
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    logged = history(log)
+    assert logged["miou"] == pytest.approx(100 * metrics["miou"]) and logged["n"] == metrics["n"] == 4
+    assert logged["pixel_iou"] == pytest.approx(100 * metrics["pixel_iou"])
+    le50 = next(b for b in metrics["buckets"] if b["max_occlusion"] == 0.5)
+    assert logged["miou/le50"] == pytest.approx(100 * le50["miou"]) and logged["n/le50"] == le50["n"]
+    (table,) = (run / "files" / "media" / "table").glob("buckets_*.table.json")
+    rows = {row[0]: row for row in json.loads(table.read_text())["data"]}
+    assert rows[le50["label"]][1] == pytest.approx(100 * le50["miou"])
+
+    panels = sorted((run / "files" / "media" / "images").glob("panels_*.png"))
+    originals = sorted((run_dir / "pictures").glob("*.png"))
+    assert len(panels) == len(originals) == 4
+    assert len({Image.open(p).size for p in originals}) > 1  # panels of images of different sizes ...
+    assert len({Image.open(p).size for p in panels}) == 1  # ... on one canvas in W&B
+
+
+@pytest.mark.parametrize("override,shown", [
+    ("dataset.root=/home/someone/data/cocoa", "dataset.root=cocoa"),
+    ("dataset.root=/datasets/cocoa/", "dataset.root=cocoa"),
+    ("paths.data=data", "paths.data=data"),
+    ("dataset.annotations=C:\\data\\kins\\update_test_2020.json", "dataset.annotations=update_test_2020.json"),
+    ("backbone.s=0.3", "backbone.s=0.3"),
+])
+def test_a_path_in_a_run_name_is_its_last_part(override, shown):
+    from amodal.loggers import short_override
+
+    assert short_override(override) == shown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 
@@ -19,6 +20,39 @@ OBJECT_COLUMNS = ("dataset", "image_id", "object_id", "category", "occlusion_rat
 def sweep_group(choices: dict, sweep_dir: Path) -> str:
     """The W&B group of a multirun's runs: named after its experiment (or "sweep") and its folder."""
     return f"{choices.get('experiment') or 'sweep'}-{Path(sweep_dir).name}"
+
+
+def short_override(override: str) -> str:
+    """An override as a run's name shows it: a path by its last part (``dataset.root=/data/coco/cocoa`` →
+    ``dataset.root=cocoa``), so that no absolute path (a home folder, a cluster's layout) names a run."""
+    key, equals, value = override.partition("=")
+    parts = [part for part in re.split(r"[/\\]", value) if part]  # POSIX and Windows separators
+    return key + equals + (parts[-1] if len(parts) > 1 or value.startswith(("/", "\\")) else value)
+
+
+def wandb_metrics(metrics: dict) -> dict[str, float]:
+    """metrics.json's scalars as W&B gets them: under its flat keys (``miou``, ``miou/le50``, ``n``, ...), every
+    IoU (a key naming ``iou``) in percent, as every report prints it; metrics.json keeps fractions. The one
+    place a metric's W&B key and scale are decided."""
+    return {key: 100 * value if "iou" in key.split("/")[0] else value for key, value in flat_metrics(metrics).items()}
+
+
+def choice_config(tags: list[str]) -> dict[str, str]:
+    """The run's group choices (its tags, ``group:choice``) as config keys ``choices/<group>``, by which W&B's
+    runs table groups and filters runs."""
+    return {f"choices/{group}": choice for group, _, choice in (tag.partition(":") for tag in tags)}
+
+
+def same_size(pictures: list[np.ndarray]) -> list[np.ndarray]:
+    """Pictures on one canvas (white margins to the right and below): W&B shows a list of images at the first
+    one's size, and warns "Images sizes do not match" when they differ, as panels of different images do."""
+    height, width = max(p.shape[0] for p in pictures), max(p.shape[1] for p in pictures)
+    canvases = []
+    for picture in pictures:
+        canvas = np.full((height, width, 3), 255, np.uint8)
+        canvas[: picture.shape[0], : picture.shape[1]] = picture
+        canvases.append(canvas)
+    return canvases
 
 
 class RunLogger:
@@ -61,7 +95,7 @@ class WandbLogger(RunLogger):
         self.project, self.entity, self.mode, self.init_timeout = project, entity, mode, init_timeout
         self.group, self.tags = group, list(tags or [])
         self._run = None
-        self._pictures: list = []
+        self._pictures: list[tuple[str, np.ndarray]] = []
 
     def start(self, *, config: dict, run_dir: Path, name: str, group: str | None, tags: list[str]) -> None:
         import wandb
@@ -80,7 +114,7 @@ class WandbLogger(RunLogger):
                 name=name,
                 group=self.group or group,
                 tags=[*tags, *self.tags][:64],
-                config=config,
+                config={**config, **choice_config(tags)},
                 # no network: an answer in seconds; W&B's banner and summary off, finish() prints one line instead
                 settings=wandb.Settings(init_timeout=self.init_timeout, silent=True),
             )
@@ -90,24 +124,23 @@ class WandbLogger(RunLogger):
                               "`wandb login`, or use logger.mode=offline (`wandb sync` uploads the run later)") from err
 
     def log_picture(self, name: str, picture: np.ndarray) -> None:
-        import wandb
-
-        self._pictures.append(wandb.Image(picture, caption=name))
+        self._pictures.append((name, picture))
 
     def log_metrics(self, metrics: dict) -> None:
         import wandb
 
         if self._run is None:
             return
-        table = wandb.Table(columns=["bucket", "mIoU", "pixel IoU", "objects", "mIoU_occ", "objects_occ"])
+        table = wandb.Table(columns=["bucket", "mIoU", "pixel IoU", "objects", "mIoU_occ", "objects_occ"])  # %
         for bucket in metrics["buckets"]:
-            table.add_data(bucket["label"], bucket["miou"], bucket["pixel_iou"], bucket["n"], bucket.get("miou_occ"),
-                           bucket.get("n_occ"))
-        payload = {**flat_metrics(metrics), "buckets": table}
+            percent = [None if bucket.get(k) is None else 100 * bucket[k] for k in ("miou", "pixel_iou", "miou_occ")]
+            table.add_data(bucket["label"], *percent[:2], bucket["n"], percent[2], bucket.get("n_occ"))
+        payload = {**wandb_metrics(metrics), "buckets": table}
         if self._pictures:
-            payload["panels"] = self._pictures
+            names, pictures = zip(*self._pictures)
+            payload["panels"] = [wandb.Image(p, caption=n) for n, p in zip(names, same_size(list(pictures)))]
         self._run.log(payload)
-        self._run.summary.update(flat_metrics(metrics))
+        self._run.summary.update(wandb_metrics(metrics))
 
     def log_scalars(self, values: dict, step: int) -> None:
         if self._run is not None:

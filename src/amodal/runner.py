@@ -23,7 +23,7 @@ from amodal.errors import SampleError
 from amodal.eval.evaluator import Evaluator
 from amodal.eval.metrics import ANNOTATION_TOLERANCE, BUCKETS
 from amodal.eval.pictures import panel
-from amodal.eval.results import ResultsLog
+from amodal.eval.results import ResultsLog, row_key
 from amodal.eval.run_folder import MASKS_DIR, METRICS_FILE, PICTURES_DIR, RESULTS_FILE
 from amodal.loggers import RunLogger
 from amodal.memory import peak_memory_mb
@@ -57,11 +57,11 @@ class RunOutputs:
         self.save_masks, self.pictures, self.logger = save_masks, pictures, logger
         self.pictured = len(list(self.pictures_dir.glob("*.png"))) if self.pictures_dir.exists() else 0
 
-    def write(self, sample: Sample, prediction: Prediction) -> None:
+    def write(self, sample: Sample, prediction: Prediction, row: dict) -> None:
         if self.save_masks or sample.amodal is None:
             write_mask(mask_path(self.masks_dir, sample.key), prediction.mask)
         if self.pictured < self.pictures:
-            picture = panel(sample, prediction)
+            picture = panel(sample, prediction, row)
             name = f"{safe_name(sample.image_id)}__{safe_name(sample.object_id)}"
             save_png(self.pictures_dir / f"{name}.png", picture)
             self.logger.log_picture(name, picture)
@@ -86,7 +86,7 @@ class Runner:
     def run(self) -> dict:
         with ResultsLog(self.run_dir / RESULTS_FILE) as results:
             self.evaluator.reset(results.rows)
-            todo = [key for key in self.dataset.keys(self.settings.shard) if key not in results]
+            todo = self._todo(results)
             if results.rows:
                 log.info("resuming: %d objects done, %d to go", len(results.rows), len(todo))
             with self._progress_bar(len(todo)) as bar:
@@ -95,13 +95,41 @@ class Runner:
                     for row, sample, prediction in self._evaluate(batch):
                         results.append(row)
                         if prediction is not None:
-                            self.outputs.write(sample, prediction)
+                            self.outputs.write(sample, prediction, row)
                     if self.evaluator.miou is not None:  # metrics.json's mIoU, from the same rows
                         bar.set_postfix_str(f"mIoU {100 * self.evaluator.miou:.1f}", refresh=False)
                     bar.update(len(batch))
         metrics = self.evaluator.evaluate()
         self._finish(metrics)
         return metrics
+
+    def _todo(self, results: ResultsLog) -> list[ObjectKey]:
+        """The objects of this shard not yet in results.jsonl. With ``dataset.limit`` N, of those only the ones
+        up to the dataset's N-th object that is scored (``Evaluator.predicts``), counted over all shards so
+        that shards split the objects of the unsharded run: the objects before it that are not scored
+        (unoccluded, unloadable) are recorded but not counted, and one the method refuses is counted."""
+        shard, limit = self.settings.shard, self.dataset.limit
+        if limit is None:
+            return [key for key in self.dataset.keys(shard) if key not in results]
+        rows = {row_key(row): row for row in results.rows}
+        todo, counted = [], 0
+        for key in self.dataset.keys():
+            if counted == limit:
+                break
+            if shard.holds(key) and key not in results:
+                todo.append(key)
+            counted += self._predicts(key, rows.get(key))
+        return todo
+
+    def _predicts(self, key: ObjectKey, row: dict | None) -> bool:
+        """Whether an object is (or was) predicted: its row says so, unless it was skipped (by the dataset, or
+        by the method, which counts), else its sample does."""
+        if row is not None and not row.get("skipped"):
+            return not row.get("unscored")
+        try:
+            return self.evaluator.predicts(self.dataset.load(key))
+        except SampleError:
+            return False
 
     def _progress_bar(self, total: int) -> tqdm:
         return tqdm(total=total, desc=f"{self.predictor.name} on {self.dataset.name}", unit="obj",

@@ -67,6 +67,8 @@ class Prediction:
     """Intermediate pictures for panels and W&B: the inpainting area (a bool mask at the original
     resolution), the condition image and the inpainted image (uint8 RGB at the model's view: the crop, or
     the whole image resized)."""
+    view_box: tuple[int, int, int, int] | None = None
+    """(x0, y0, x1, y1) of the image that the pictures at the model's view show (panels stretch them back)."""
     row: dict = field(default_factory=dict)
     """What the method adds to the object's row of results.jsonl (e.g. whether x̂₀ came from the cache),
     so that counts over a resumed or merged run come from its rows."""

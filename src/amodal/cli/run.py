@@ -38,7 +38,7 @@ from amodal.eval.run_folder import (
     result_fingerprint,
 )
 from amodal.lock import RunLock
-from amodal.loggers import sweep_group
+from amodal.loggers import short_override, sweep_group
 from amodal.method.external import read_results
 from amodal.runner import Runner, RunSettings
 
@@ -84,12 +84,13 @@ def record_start(cfg: DictConfig, run_dir: Path, fingerprint: dict) -> None:
 def run_identity(cfg: DictConfig) -> tuple[str, str | None, list[str]]:
     """(name, group, tags) for the experiment tracker: a tag for each choice that acts on the method
     (``eval/identity.py``: no ``backbone:`` on ``method=visible``, no ``logger:``), a name from the
-    overrides that act on it (``area=rect backbone.s=0.3``), else the method."""
+    overrides that act on it (``area=rect backbone.s=0.3``; a path by its last part), else the method."""
     hydra_cfg = HydraConfig.get()
     config = OmegaConf.to_container(cfg, resolve=False)
     choices = acting_choices(config, dict(hydra_cfg.runtime.choices))
     tags = [f"{group}:{choice}" for group, choice in choices.items()]
-    name = " ".join(acting_overrides(config, list(hydra_cfg.overrides.task))) or choices.get("method", "run")
+    overrides = [short_override(o) for o in acting_overrides(config, list(hydra_cfg.overrides.task))]
+    name = " ".join(overrides) or choices.get("method", "run")
     group = sweep_group(choices, Path(hydra_cfg.sweep.dir)) if hydra_cfg.mode == RunMode.MULTIRUN else None
     return name, group, tags
 

@@ -1,8 +1,9 @@
 """Datasets yield one object at a time; opening one is cheap and loading is lazy.
 
 A dataset lists its objects as ``ObjectKey``s (ids only) and loads one ``Sample`` on demand, so a
-run can skip finished objects, take a shard, or stop at ``limit`` without decoding anything it
-does not evaluate.
+run can skip finished objects or take a shard without decoding anything it does not evaluate. Its
+``limit`` (``dataset.limit``) is the number of objects a run *scores*; the runner counts them, since
+only a loaded object says whether it is scored (half of COCO-A's objects are unoccluded).
 """
 
 from __future__ import annotations
@@ -59,10 +60,9 @@ class ObjectDataset:
         raise NotImplementedError
 
     def keys(self, shard: Shard | None = None) -> list[ObjectKey]:
-        """The first ``limit`` objects in dataset order, then those of ``shard``."""
+        """Every object in dataset order (``limit`` is counted by the runner), or those of ``shard``."""
         if self._keys is None:
-            keys = self._list_objects()
-            self._keys = keys if self.limit is None else keys[: self.limit]
+            self._keys = self._list_objects()
         if shard is None:
             return list(self._keys)
         return [key for key in self._keys if shard.holds(key)]

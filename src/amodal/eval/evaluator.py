@@ -84,9 +84,16 @@ class Evaluator:
         reason = skip_reason(sample)
         if reason is not None:
             return self._keep(skipped_row(sample.dataset, sample.key, reason))
-        if not self.include_unoccluded and is_unoccluded(sample.occlusion_rate):
+        if not self.predicts(sample):
             return self._keep({**object_row(sample, seed), "seconds": None, "unscored": UNOCCLUDED})
         return None
+
+    def predicts(self, sample: Sample) -> bool:
+        """Whether an object is to be predicted and scored (what ``dataset.limit`` counts): it can be evaluated,
+        and is occluded unless ``include_unoccluded``."""
+        if skip_reason(sample) is not None:
+            return False
+        return self.include_unoccluded or not is_unoccluded(sample.occlusion_rate)
 
     def skip(self, dataset: str, key: ObjectKey, reason: str) -> dict:
         """The row of an object that the dataset or the method refused (``SampleError``), kept."""

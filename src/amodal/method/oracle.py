@@ -61,5 +61,6 @@ class OraclePredictor(Predictor):
                 prompted[points[:, 1].astype(int), points[:, 0].astype(int)] = True
                 foreground = components_touching(foreground, prompted)
             mask = view.back(foreground)
-            predictions.append(Prediction(mask=mask, pictures={"area": area, "inpainted": inpainted[:, :, :3]}))
+            predictions.append(Prediction(mask=mask, pictures={"area": area, "inpainted": inpainted[:, :, :3]},
+                                          view_box=view.box))
         return predictions

@@ -82,7 +82,8 @@ class InpaintPredictor(Predictor):
             if self.extractor.keeps_visible:
                 mask |= sample.visible  # V at full resolution, not its copy at the (coarser) view
             predictions.append(Prediction(mask=mask, pictures={"area": p.area, "condition": condition,
-                                                               "inpainted": image}, row={**row, **counts}))
+                                                               "inpainted": image}, view_box=p.view.box,
+                                          row={**row, **counts}))
         return predictions
 
     def _inpaint(self, samples: Sequence[Sample], prepared: Sequence[Prepared], seeds: Sequence[int]):

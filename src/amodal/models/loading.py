@@ -23,6 +23,20 @@ from amodal.models.tiny import tiny_pipeline
 log = logging.getLogger(__name__)
 
 
+class NoFloat32FalseAlarm(logging.Filter):
+    """Drops diffusers' "There are modules in AutoencoderKL that should be kept in float32: []" warning. Its
+    ``ModelMixin.to`` says it on every cast to a dtype, even when the list of such modules is empty, and the
+    SD/SDXL pipelines cast their VAE to float32 and back on every image they encode (``force_upcast``, as the
+    real SDXL VAE has it): about 20 lines for a few objects, each about nothing. A non-empty list still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("There are modules in ") and "should be kept in float32: []." in message)
+
+
+logging.getLogger("diffusers.models.modeling_utils").addFilter(NoFloat32FalseAlarm())  # where diffusers says it
+
+
 @contextlib.contextmanager
 def quiet_loading():
     """No diffusers or transformers loading bars (one per pipeline, one per text encoder) while loading:
