@@ -89,7 +89,8 @@ def test_paths_outputs_moves_the_runs_the_sweeps_and_the_cache(tmp_path):
 
 @pytest.mark.parametrize("overrides,name", [
     (["backbone=tiny_sd", "paths.outputs=/scratch", "paths.checkpoints=/w", "paths.data=/d"], "backbone=tiny_sd"),
-    (["method=area", "dataset=kins", "paths.data=/d", "paths.cache=/c"], "method=area dataset=kins paths.data=/d"),
+    (["method=area", "dataset=kins", "paths.data=/mnt/datasets", "paths.cache=/c"],
+     "method=area dataset=kins paths.data=datasets"),  # a path by its last part
 ])
 def test_where_files_are_names_no_run_but_the_data_root_of_a_dataset_that_reads_it(overrides, name, tmp_path):
     """W&B's run name and tags, and the reports' labels, hold what acts on the masks: where the weights are
