@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import types
 import typing
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import InstantiationException
 from hydra.utils import get_object, instantiate
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from amodal.errors import AmodalError, ConfigError
 
@@ -118,14 +123,6 @@ def _fits(value, kind: type, nullable: bool) -> bool:
     return isinstance(value, (int, float) if kind is float else kind)
 
 
-def config_number(cfg: DictConfig, key: str, kind: type = int):
-    """``cfg``'s value at the dotted ``key``, refused in one line naming the key unless it is a ``kind``."""
-    value = OmegaConf.select(cfg, key)
-    if not _fits(value, kind, nullable=False):
-        raise ConfigError(f"{key}={value}: expected {NUMBERS[kind]}")
-    return kind(value)
-
-
 def check_types(node: DictConfig | ListConfig) -> None:
     """Refuse a value that cannot be what its component's parameter is annotated as (``backbone.s=abc``),
     naming the key as the user wrote it (an interpolated node keeps its own path: ``backbone.s``, not
@@ -155,6 +152,86 @@ def check_types(node: DictConfig | ListConfig) -> None:
     for child in children:
         if isinstance(child, (DictConfig, ListConfig)):
             check_types(child)
+
+
+# -- the schema of the run's own settings ------------------------------------------------------------------
+# Types and names only: the values and their comments stay in conf/run.yaml, which extends this schema
+# (`defaults: [_run_settings, _self_]`), so Hydra refuses a key that is not here or a value of another type.
+# A key added to runtime / shard / eval / output in run.yaml is added here too.
+
+
+@dataclass
+class RuntimeSettings:
+    device: str = MISSING
+    dtype: str = MISSING
+    seed: int = MISSING
+    batch_size: int = MISSING
+    max_image_pixels: typing.Any = MISSING  # a number ≥ 1 or null: limit_image_pixels says more than a type
+    threads: int | None = MISSING
+
+
+@dataclass
+class ShardSettings:
+    index: int = MISSING
+    count: int = MISSING
+
+
+@dataclass
+class EvalSettings:
+    metric: str = MISSING
+    include_unoccluded: bool = MISSING
+    buckets: list[float] = MISSING
+
+
+@dataclass
+class OutputSettings:
+    save_masks: bool = MISSING
+    pictures: int = MISSING
+    progress: bool = MISSING
+
+
+RUN_SETTINGS = {"runtime": RuntimeSettings, "shard": ShardSettings, "eval": EvalSettings, "output": OutputSettings}
+"""The nodes of the run config that have a schema."""
+ConfigStore.instance().store(name="_run_settings", node=RUN_SETTINGS)
+
+_KINDS = {int: "a whole number", float: "a number", bool: "true or false", str: "text",
+          list[float]: "a list of numbers"}
+
+
+def _kind(hint) -> str:
+    members = [m for m in typing.get_args(hint) if m is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(members) == 1:
+        return f"{_KINDS[members[0]]} or null"
+    return _KINDS[hint]
+
+
+def check_overrides(argv: list[str]) -> None:
+    """The command line's overrides of the run's settings, checked against their schema before Hydra
+    composes (whose own refusal is several lines): an unknown key or a value of another type, each value
+    of a sweep included, is one line naming the full key."""
+    tokens = [t for t in argv if "=" in t and not t.startswith("-")]
+    try:
+        overrides = OverridesParser.create().parse_overrides(tokens)
+    except Exception:  # Hydra says what is wrong with it
+        return
+    for override in overrides:
+        section, _, rest = override.key_or_group.partition(".")
+        if section not in RUN_SETTINGS or not rest or override.is_delete() or override.package:
+            continue
+        schema = RUN_SETTINGS[section]
+        fields = {f.name: f.type for f in dataclasses.fields(schema)}
+        name = rest.split(".")[0].split("[")[0]
+        if name not in fields:
+            raise ConfigError(f"{override.input_line}: {section} has no key {name!r}; its keys: {', '.join(fields)}")
+        values = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
+        for value in values:
+            node = OmegaConf.structured(schema)
+            try:
+                OmegaConf.update(node, rest, value, merge=False)
+            except OmegaConfBaseException:
+                shown = value if override.is_sweep_override() else override.get_value_element_as_str()
+                raise ConfigError(f"{section}.{rest}={shown}: expected "
+                                  f"{_kind(typing.get_type_hints(schema)[name])}") from None
 
 
 def build(node: DictConfig, what: str):

@@ -26,6 +26,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from pycocotools import mask as coco_mask
 
+from amodal.cli.command_line import check_run_settings
 from amodal.config import build, config_dir
 from amodal.data.base import ObjectDataset
 from amodal.data.files import limit_image_pixels, safe_name, save_png, write_atomic
@@ -120,6 +121,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    check_run_settings("amodal-export")
     _hydra_main()
 
 

@@ -19,6 +19,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from amodal.cli.command_line import check_run_settings
 from amodal.config import build, check_device, config_dir
 from amodal.data.files import limit_image_pixels, read_image, read_mask, save_png, write_mask
 from amodal.errors import AmodalError, ConfigError, SampleError
@@ -70,6 +71,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    check_run_settings("amodal-predict")
     _hydra_main()
 
 

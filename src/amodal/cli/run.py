@@ -20,7 +20,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from amodal.config import auto_dtype, build, check_device, config_dir, config_number
+from amodal.cli.command_line import check_run_settings
+from amodal.config import auto_dtype, build, check_device, config_dir
 from amodal.data.base import Shard
 from amodal.data.files import limit_image_pixels, write_atomic
 from amodal.errors import AmodalError, ConfigError, storage_error
@@ -139,15 +140,15 @@ def evaluate(cfg: DictConfig) -> dict:
     if cfg.eval.get("metric", "miou") != "miou":
         return evaluate_ap(cfg, run_dir)
     settings = RunSettings(
-        seed=config_number(cfg, "runtime.seed"),
-        batch_size=config_number(cfg, "runtime.batch_size"),
-        shard=Shard(config_number(cfg, "shard.index"), config_number(cfg, "shard.count")),
+        seed=cfg.runtime.seed,  # types checked by Hydra against amodal.config.RUN_SETTINGS
+        batch_size=cfg.runtime.batch_size,
+        shard=Shard(cfg.shard.index, cfg.shard.count),
         buckets=tuple(cfg.eval.buckets),
-        include_unoccluded=bool(cfg.eval.include_unoccluded),
-        save_masks=bool(cfg.output.save_masks),
-        pictures=config_number(cfg, "output.pictures"),
+        include_unoccluded=cfg.eval.include_unoccluded,
+        save_masks=cfg.output.save_masks,
+        pictures=cfg.output.pictures,
         device=str(cfg.runtime.device),
-        progress=bool(cfg.output.progress),
+        progress=cfg.output.progress,
     )
     if settings.batch_size < 1:
         raise ConfigError(f"runtime.batch_size={settings.batch_size}: use 1 or more")
@@ -202,6 +203,7 @@ def _hydra_main(cfg: DictConfig) -> float:
 
 def main() -> None:
     logging.raiseExceptions = False  # a full disk under run.log: the one error line, not a trace per record
+    check_run_settings("amodal-run")
     _hydra_main()
 
 

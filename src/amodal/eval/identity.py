@@ -19,11 +19,14 @@ NAMED_CHOICES = ("experiment", "variant", "debug")
 """Groups that name a set of config changes rather than a section (``# @package _global_``)."""
 NOT_ACTING = ("cache", "output", "logger", "hydra", "paper")
 """Sections that never change a mask (the cache returns what the model would draw)."""
-NOT_ACTING_KEYS = ("runtime.device", "runtime.batch_size")
-"""Keys that leave the masks as they are (the same masks on any device and batch size)."""
+NOT_ACTING_KEYS = ("runtime.device", "runtime.batch_size", "paths.checkpoints", "paths.outputs", "paths.cache")
+"""Keys that leave the masks as they are (the same masks on any device and batch size, wherever the weights
+are found and the outputs written); a reference to one does not make its section act."""
+NOT_ACTING_CHOICES = ("paths",)
+"""Groups whose choice says where files are: what acts of them (``paths.data``) is listed by key."""
 CHOICE_ORDER = ("experiment", "variant", "debug", "dataset", "method")
 
-_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_]\w*)(?=[.}\[\s])")  # ${area}, ${runtime.seed}; not ${device:auto}
+_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_]\w*(?:\.\w+)*)(?=[}\[\s])")  # ${area}, ${runtime.seed}; not ${device:auto}
 
 
 def references(node) -> set[str]:
@@ -32,7 +35,9 @@ def references(node) -> set[str]:
         return set().union(*(references(v) for v in node.values())) if node else set()
     if isinstance(node, list):
         return set().union(*(references(v) for v in node)) if node else set()
-    return set(_REFERENCE.findall(node)) if isinstance(node, str) else set()
+    if not isinstance(node, str):
+        return set()
+    return {key.split(".")[0] for key in _REFERENCE.findall(node) if key not in NOT_ACTING_KEYS}
 
 
 def acting_sections(config: dict) -> set[str]:
@@ -52,7 +57,7 @@ def acting_choices(config: dict, choices: dict) -> dict[str, str]:
     """Hydra's group choices that act on the run, in a stable order (named studies first)."""
     sections = acting_sections(config)
     acting = {group: str(choice) for group, choice in choices.items()
-              if choice is not None and not group.startswith("hydra/")
+              if choice is not None and not group.startswith("hydra/") and group not in NOT_ACTING_CHOICES
               and (group in NAMED_CHOICES or group.split("@")[0] in sections)}
     first = [g for g in CHOICE_ORDER if g in acting]
     return {g: acting[g] for g in first + sorted(set(acting) - set(first))}
