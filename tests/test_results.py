@@ -51,6 +51,7 @@ def test_objects_whose_ids_join_alike_are_two_objects_and_a_repeat_is_read_once(
     """The reader keeps one short string per object to find repeats: ("a1", "2") and ("a", "12") are not one."""
     rows = [{"image_id": "a1", "object_id": "2", "iou": 0.1}, {"image_id": "a", "object_id": "12", "iou": 0.2},
             {"image_id": "a", "object_id": "12", "iou": 0.9}]
+    rows = [{**row, "occlusion_rate": 0.3} for row in rows]  # a scored row states it (results.row_problem)
     path = tmp_path / "results.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert [r["iou"] for r in read_rows(path)] == [0.1, 0.2]

@@ -99,12 +99,16 @@ def test_a_resume_with_a_lower_limit_counts_every_row_and_says_so(run_app, tmp_p
     from amodal.eval.report import load_run
 
     six, run = run_app(*VISIBLE, "dataset.n_images=2", "dataset.limit=6")
+    _, alone = run_app(*VISIBLE, "dataset.n_images=2", "dataset.limit=3", run_dir=tmp_path / "alone")
     three, _ = run_app(*VISIBLE, "dataset.n_images=2", "dataset.limit=3")
+    # the rows the first run wrote beyond what limit 3 selects (3 scored objects and the unscored ones before)
+    beyond = len(read_rows(run / "results.jsonl")) - len(read_rows(alone / "results.jsonl"))
+    assert beyond >= 3 and six["n"] == 6 and three["n"] == 6  # metrics.json counts every row of the folder
     assert three["counts"] == six["counts"] and three["miou"] == six["miou"]
-    assert three["rows_beyond_limit"] == 3 and "rows_beyond_limit" not in six
-    assert any("3 rows of" in r.getMessage() and "dataset.limit does not select" in r.getMessage()
+    assert three["rows_beyond_limit"] == beyond and "rows_beyond_limit" not in six
+    assert any(f"{beyond} rows of" in r.getMessage() and "dataset.limit does not select" in r.getMessage()
                for r in caplog.records)
-    assert load_run(run).status == "3 rows beyond its last dataset.limit, counted"
+    assert load_run(run).status == f"{beyond} rows beyond its last dataset.limit, counted"
 
 
 # issue 26 item 7: a refused resume names the key as typed, and in a multirun the sweep folder

@@ -283,9 +283,23 @@ STATED = {"backbone": ("steps", "s", "w", "strength", "leakage", "pipeline.model
 
 @cache
 def _group_file(group: str, choice: str) -> dict:
-    """A config group's file as written (``conf/<group>/<choice>.yaml``); {} where there is none."""
+    """A config group's file as written (``conf/<group>/<choice>.yaml``), over the files it extends
+    (``defaults: [/_backbone@_here_, _self_]``: every backbone's shared settings); {} where there is none."""
     path = Path(config_dir()) / group / f"{choice}.yaml"
-    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    node = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    for entry in node.get("defaults") or []:
+        if isinstance(entry, str) and entry.endswith("@_here_"):
+            node = _over(_group_file("", entry.removesuffix("@_here_").lstrip("/")), node)
+    return node
+
+
+def _over(base: dict, node: dict) -> dict:
+    """``node``'s keys over ``base``'s, nested dicts merged (Hydra's ``_self_`` last)."""
+    merged = dict(base)
+    for key, value in node.items():
+        merged[key] = _over(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
+            else value
+    return merged
 
 
 def _leaves(node, prefix: str = "") -> dict:
