@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import hydra
@@ -20,10 +19,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from amodal.cli.errors import one_line_errors, storage_errors
 from amodal.config import auto_dtype, build, check_device, config_dir, config_number
 from amodal.data.base import Shard
 from amodal.data.files import limit_image_pixels, write_atomic
-from amodal.errors import AmodalError, ConfigError, storage_error
+from amodal.errors import ConfigError
 from amodal.eval.ap import average_precision
 from amodal.eval.identity import acting_choices, acting_overrides
 from amodal.eval.report import bucket_table
@@ -128,21 +128,12 @@ def evaluate(cfg: DictConfig) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="run")
+@one_line_errors("amodal-run", hydra_task=True)
 def _hydra_main(cfg: DictConfig) -> float:
     """Returns the mIoU, the objective of hyperparameter sweepers (NaN when nothing was scored)."""
-    try:
+    with storage_errors(HydraConfig.get().runtime.output_dir, "free space or make the folder writable, then run "
+                        "the same command again: it resumes after the rows already written"):
         metrics = evaluate(cfg)
-    except AmodalError as err:
-        print(f"amodal-run: error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as err:
-        run_dir = HydraConfig.get().runtime.output_dir
-        problem = storage_error(err, run_dir, "free space or make the folder writable, then run the same command "
-                                              "again: it resumes after the rows already written")
-        if problem is None:
-            raise
-        print(f"amodal-run: error: {problem}", file=sys.stderr)
-        sys.exit(2)
     value = metrics["miou"] if "miou" in metrics else metrics["ap"]
     return float("nan") if value is None else value
 
