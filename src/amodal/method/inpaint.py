@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from amodal.config import auto_dtype, torch_dtype
 from amodal.errors import ConfigError, ModelOutputError
+from amodal.method.component import Component
 from amodal.method.families import FAMILIES, Settings
 from amodal.method.leakage import Leakage
 from amodal.models.loading import PipelineSource
@@ -34,7 +35,7 @@ _LOADED: dict[tuple, tuple] = {}
 share a backbone (a sweep over s, w, areas, datasets) load it once."""
 
 
-class DiffusionInpainter:
+class DiffusionInpainter(Component):
     """One backbone (``conf/backbone/<name>.yaml``): a pipeline and the method's settings for it.
 
     ``s`` is the leakage strength of eq. 7, ``w`` the mask-guidance weight of eq. 11, ``steps`` the
