@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from amodal.data.base import LRUCache, ObjectDataset
+from amodal.data.base import ObjectDataset
 from amodal.data.files import find_image, read_image
 from amodal.data.masks import decode
 from amodal.errors import DatasetError, SampleError
+from amodal.lru import LRUCache
 from amodal.sample import ObjectKey, Sample
 
 

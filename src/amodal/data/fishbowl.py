@@ -26,9 +26,9 @@ from pathlib import Path
 
 from amodal.data.annotated import AnnotatedDataset, AnnotatedImage, Region, inside
 from amodal.data.annotations import locate, natural_key, read_pickle, root_path
-from amodal.data.base import LRUCache
 from amodal.data.files import IMAGE_SUFFIXES, require_regular
 from amodal.errors import ConfigError, DatasetError, SampleError
+from amodal.lru import LRUCache
 
 HINT = "; FishBowl's pickle maps '<video>_<object>' to {frame: {'VM': RLE, 'FM': RLE}}"
 OCCLUSION = (0.1, 0.7)

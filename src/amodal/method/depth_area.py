@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from amodal.data.base import LRUCache
 from amodal.errors import ConfigError
+from amodal.lru import LRUCache
 from amodal.method.area import InpaintingArea, convex_hull_area
 from amodal.models.depth import DepthEstimator, DepthModel
 from amodal.morphology import distance_to
