@@ -71,6 +71,16 @@ class AnnotatedDataset(ObjectDataset):
     """Category id → name, where the file numbers its categories (COCO-style files); read with the objects."""
     images_dir: Path | None = None
     """The folder the annotations' image file names are relative to; no image is read from outside it."""
+    standard_annotations: tuple[str, ...] = ()
+    """The dataset's standard layout: where its annotation file lies under ``dataset.root`` as distributed,
+    the first that exists wins; ``{split}`` (and the dataset's own fields) filled in by ``standard``."""
+    standard_images: tuple[str, ...] = ()
+    """Where its image folder lies under ``dataset.root``, likewise."""
+
+    @staticmethod
+    def standard(places: tuple[str, ...], **fields: str) -> list[str]:
+        """The places of a standard layout for these fields (``split=...``)."""
+        return [place.format(**fields) for place in places]
 
     def __init__(self, limit: int | None = None) -> None:
         super().__init__(limit=limit)
