@@ -5,6 +5,7 @@ import numpy as np
 
 from amodal.method.area import HullArea
 from amodal.method.background import HistogramBackground
+from amodal.method.component import Component
 from amodal.method.condition import Condition, to_uint8
 from amodal.method.extract import Extractor
 from amodal.method.pipeline import InpaintPredictor
@@ -12,7 +13,7 @@ from amodal.method.view import ViewSpec
 from amodal.sample import Sample
 
 
-class ConditionAsInpainting:
+class ConditionAsInpainting(Component):
     """Returns the condition image: no model needed to test what happens after inpainting."""
 
     def inpaint(self, conditions, areas, seeds):

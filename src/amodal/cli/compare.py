@@ -16,7 +16,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from amodal.errors import AmodalError, storage_error
+from amodal.cli.errors import one_line_errors, storage_errors
+from amodal.errors import ConfigError
 from amodal.eval.bootstrap import RESAMPLES, SEED
 from amodal.eval.compare import COMPARE_FILE, GALLERY, GALLERY_DIR, SUMMARY_FILE, TIE, write_comparison
 
@@ -43,27 +44,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@one_line_errors("amodal-compare")
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     for name, value, least in (("--resamples", args.resamples, 1), ("--gallery", args.gallery, 0)):
         if value < least:
-            print(f"amodal-compare: error: {name}={value}: use {least} or more", file=sys.stderr)
-            return 2
+            raise ConfigError(f"{name}={value}: use {least} or more")
     if args.tie < 0:
-        print(f"amodal-compare: error: --tie={args.tie}: use 0 or more", file=sys.stderr)
-        return 2
-    try:
+        raise ConfigError(f"--tie={args.tie}: use 0 or more")
+    with storage_errors(str(args.out), "free space or make it writable, or choose another --out"):
         _, notes = write_comparison(args.run_a, args.run_b, args.out, seed=args.bootstrap_seed,
                                     resamples=args.resamples, tie=args.tie, gallery=args.gallery)
-    except AmodalError as err:
-        print(f"amodal-compare: error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        problem = storage_error(err, str(args.out), "free space or make it writable, or choose another --out")
-        if problem is None:
-            raise
-        print(f"amodal-compare: error: {problem}", file=sys.stderr)
-        return 2
     for note in notes:
         print(f"amodal-compare: {note}", file=sys.stderr)
     print((args.out / SUMMARY_FILE).read_text(), end="")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -27,11 +26,12 @@ from omegaconf import DictConfig, OmegaConf
 from pycocotools import mask as coco_mask
 
 from amodal.cli.command_line import check_run_settings
+from amodal.cli.errors import one_line_errors, storage_errors
 from amodal.config import build, config_dir
 from amodal.data.base import ObjectDataset
 from amodal.data.files import limit_image_pixels, safe_name, save_png, write_atomic
 from amodal.data.masks import encode
-from amodal.errors import AmodalError, ConfigError, SampleError, storage_error
+from amodal.errors import ConfigError, SampleError
 from amodal.eval.evaluator import skip_reason
 from amodal.eval.metrics import is_unoccluded
 from amodal.sample import Sample
@@ -103,18 +103,10 @@ def run_export(cfg: DictConfig) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="export")
+@one_line_errors("amodal-export", hydra_task=True)
 def _hydra_main(cfg: DictConfig) -> None:
-    try:
+    with storage_errors(str(cfg.out), "free space or choose another out="):
         exported = run_export(cfg)
-    except AmodalError as err:
-        print(f"amodal-export: error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as err:
-        problem = storage_error(err, str(cfg.out), "free space or choose another out=")
-        if problem is None:
-            raise
-        print(f"amodal-export: error: {problem}", file=sys.stderr)
-        sys.exit(2)
     left = ", ".join(f"{n} {reason}" for reason, n in exported["left_out"].items())
     print(f"{cfg.out}: {len(exported['objects'])} objects of {exported['dataset']}"
           + (f" (left out: {left})" if left else ""))

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from amodal.errors import AmodalError, storage_error
+from amodal.cli.errors import one_line_errors, storage_errors
 from amodal.eval.merge import merge
 from amodal.eval.report import bucket_table
 
@@ -33,19 +33,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@one_line_errors("amodal-merge")
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
+    with storage_errors(str(args.out), "free space or make it writable, or choose another --out"):
         metrics = merge(args.paths, args.out, partial=args.partial)
-    except AmodalError as err:
-        print(f"amodal-merge: error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        problem = storage_error(err, str(args.out), "free space or make it writable, or choose another --out")
-        if problem is None:
-            raise
-        print(f"amodal-merge: error: {problem}", file=sys.stderr)
-        return 2
     print(f"{args.out}\n{bucket_table(metrics)}")
     return 0
 

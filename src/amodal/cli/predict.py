@@ -12,7 +12,6 @@ when the view is the whole image, resized).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import hydra
@@ -20,9 +19,10 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from amodal.cli.command_line import check_run_settings
+from amodal.cli.errors import one_line_errors
 from amodal.config import build, check_device, config_dir
 from amodal.data.files import limit_image_pixels, read_image, read_mask, save_png, write_mask
-from amodal.errors import AmodalError, ConfigError, SampleError
+from amodal.errors import ConfigError, SampleError
 from amodal.eval.pictures import prediction_overlay
 from amodal.sample import Sample
 from amodal.seeding import object_seed
@@ -60,12 +60,9 @@ def predict(cfg: DictConfig) -> dict[str, Path]:
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="predict")
+@one_line_errors("amodal-predict", hydra_task=True)
 def _hydra_main(cfg: DictConfig) -> None:
-    try:
-        written = predict(cfg)
-    except AmodalError as err:
-        print(f"amodal-predict: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    written = predict(cfg)
     for kind, path in written.items():
         print(f"{kind}: {path}")
 

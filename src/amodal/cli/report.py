@@ -16,7 +16,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from amodal.errors import AmodalError, storage_error
+from amodal.cli.errors import one_line_errors, storage_errors
+from amodal.errors import AmodalError, ConfigError
 from amodal.eval.bootstrap import RESAMPLES, SEED
 from amodal.eval.report import (
     METRICS,
@@ -72,39 +73,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@one_line_errors("amodal-report")
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.wandb and not args.out:
-        print("amodal-report: error: --wandb needs --out (the folder for the plot and the tables)", file=sys.stderr)
-        return 2
+        raise ConfigError("--wandb needs --out (the folder for the plot and the tables)")
     if args.resamples < 1:
-        print(f"amodal-report: error: --resamples={args.resamples}: use 1 or more", file=sys.stderr)
-        return 2
+        raise ConfigError(f"--resamples={args.resamples}: use 1 or more")
     try:
         runs = find_runs(args.paths)
     except FileNotFoundError as err:
-        print(f"amodal-report: error: {err}", file=sys.stderr)
-        return 2
+        raise AmodalError(str(err)) from err
     if not runs:
-        print(f"amodal-report: error: no run folders (with results.jsonl) under {' '.join(args.paths)}",
-              file=sys.stderr)
-        return 2
-    try:
-        records, shards = without_shards(load_runs(runs, args.include_unoccluded))
-        records = seed_groups(records) if args.seeds else records
-        if args.ci:
-            for record in add_intervals(records, seed=args.bootstrap_seed, resamples=args.resamples):
-                print(f"amodal-report: warning: {record.path} holds no results.jsonl, so its mIoU has no interval",
-                      file=sys.stderr)
-        tables = comparisons(records)
-    except AmodalError as err:
-        print(f"amodal-report: error: {err}", file=sys.stderr)
-        return 2
+        raise AmodalError(f"no run folders (with results.jsonl) under {' '.join(args.paths)}")
+    records, shards = without_shards(load_runs(runs, args.include_unoccluded))
+    records = seed_groups(records) if args.seeds else records
+    if args.ci:
+        for record in add_intervals(records, seed=args.bootstrap_seed, resamples=args.resamples):
+            print(f"amodal-report: warning: {record.path} holds no results.jsonl, so its mIoU has no interval",
+                  file=sys.stderr)
+    tables = comparisons(records)
     for line in shards:
         print(f"amodal-report: {line}", file=sys.stderr)
     if not records:
-        print("amodal-report: error: only shards here, no run to report; merge them first (above)", file=sys.stderr)
-        return 2
+        raise AmodalError("only shards here, no run to report; merge them first (above)")
     for record in records:
         if warning := unpredicted_unoccluded(record):
             print(f"amodal-report: {warning}", file=sys.stderr)
@@ -112,14 +104,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"amodal-report: warning: {warning}", file=sys.stderr)
     if args.by == "category":
         if not any(record.metrics.get("categories") for record in records):
-            print("amodal-report: error: --by category: none of the runs names categories (their dataset names "
-                  "none, or their metrics.json predates categories and there is no results.jsonl to recompute "
-                  "it from)", file=sys.stderr)
-            return 2
+            raise AmodalError("--by category: none of the runs names categories (their dataset names none, or "
+                              "their metrics.json predates categories and there is no results.jsonl to recompute "
+                              "it from)")
         print(category_markdown(records, args.metric), end="")
     else:
         print(report_markdown(records, tables, shards), end="")
-    try:
+    with storage_errors(str(args.out or args.csv or args.latex),
+                        "free space or make it writable, or choose another --out, --csv or --latex"):
         if args.csv:
             args.csv.write_text(runs_csv(records))
         if args.latex:
@@ -134,13 +126,6 @@ def main(argv: list[str] | None = None) -> int:
             if args.wandb:
                 log_summary_run(records, files, project=args.wandb_project, group=args.wandb_group,
                                 mode=args.wandb_mode)
-    except OSError as err:
-        problem = storage_error(err, str(args.out or args.csv or args.latex),
-                                "free space or make it writable, or choose another --out, --csv or --latex")
-        if problem is None:
-            raise
-        print(f"amodal-report: error: {problem}", file=sys.stderr)
-        return 2
     return 0
 
 

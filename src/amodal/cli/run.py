@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import hydra
@@ -21,25 +20,15 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from amodal.cli.command_line import check_run_settings
+from amodal.cli.errors import one_line_errors, storage_errors
 from amodal.config import auto_dtype, build, check_device, config_dir
 from amodal.data.base import Shard
 from amodal.data.files import limit_image_pixels, write_atomic
-from amodal.errors import AmodalError, ConfigError, storage_error
+from amodal.errors import ConfigError
 from amodal.eval.ap import average_precision
 from amodal.eval.identity import acting_choices, acting_overrides
 from amodal.eval.report import bucket_table
-from amodal.eval.results import read_rows
-from amodal.eval.run_folder import (
-    HYDRA_DIR,
-    METRICS_FILE,
-    PIXEL_LIMIT,
-    RESULTS_FILE,
-    RESUME_FILE,
-    differences,
-    raised_pixel_limit,
-    read_fingerprint,
-    result_fingerprint,
-)
+from amodal.eval.run_folder import METRICS_FILE, RESULTS_FILE, check_resume, record_start, result_fingerprint
 from amodal.lock import RunLock
 from amodal.loggers import short_override, sweep_group
 from amodal.method.external import read_results
@@ -51,49 +40,6 @@ log = logging.getLogger("amodal")
 def new_folder_key() -> str:
     """The key that names a fresh folder: ``hydra.sweep.dir`` in a multirun (each job's folder is below it)."""
     return "hydra.sweep.dir" if HydraConfig.get().mode == RunMode.MULTIRUN else "hydra.run.dir"
-
-
-def check_resume(cfg: DictConfig, run_dir: Path) -> tuple[dict, bool]:
-    """This run's fingerprint, unless the folder holds rows of another config (refused: two configs never
-    mix in one results.jsonl), and whether the rows skipped as too large are to be tried again (a raised
-    ``runtime.max_image_pixels``). Writes nothing; a folder without rows takes any config."""
-    path = run_dir / RESUME_FILE
-    fingerprint = json.loads(json.dumps(result_fingerprint(cfg)))
-    retry_too_large = False
-    if path.exists() and read_rows(run_dir / RESULTS_FILE):
-        previous = read_fingerprint(path)
-        previous.setdefault("include_unoccluded", fingerprint["include_unoccluded"])  # written before it counted
-        previous.setdefault(PIXEL_LIMIT, fingerprint[PIXEL_LIMIT])  # written before it counted
-        retry_too_large = raised_pixel_limit(fingerprint[PIXEL_LIMIT], previous[PIXEL_LIMIT])
-        if retry_too_large:
-            previous[PIXEL_LIMIT] = fingerprint[PIXEL_LIMIT]
-        if previous != fingerprint:
-            config = OmegaConf.to_container(cfg, resolve=False)
-            lowered = previous[PIXEL_LIMIT] != fingerprint[PIXEL_LIMIT]
-            raise ConfigError(
-                f"{run_dir} holds results of another config (differs in: "
-                f"{differences(fingerprint, previous, config, (' here', ' in the folder'))}); resume with the "
-                f"same config{' (a resume may raise runtime.max_image_pixels, not lower it)' if lowered else ''} "
-                f"or choose a new {new_folder_key()}"
-            )
-    return fingerprint, retry_too_large
-
-
-def record_start(cfg: DictConfig, run_dir: Path, fingerprint: dict) -> None:
-    """What a started run leaves beside its rows: resume.json, and in .hydra/ the config as composed
-    (config.yaml, interpolations kept), resolved (resolved.yaml), Hydra's own (hydra.yaml) and the
-    overrides. Hydra does not write .hydra/ itself (``hydra.output_subdir: null``), so that a run refused
-    before it starts leaves the folder as it was."""
-    hydra_cfg = HydraConfig.instance().cfg
-    files = {
-        RESUME_FILE: json.dumps(fingerprint, indent=2) + "\n",
-        f"{HYDRA_DIR}/config.yaml": OmegaConf.to_yaml(cfg),
-        f"{HYDRA_DIR}/resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True),
-        f"{HYDRA_DIR}/hydra.yaml": OmegaConf.to_yaml(hydra_cfg),
-        f"{HYDRA_DIR}/overrides.yaml": OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task),
-    }
-    for name, text in files.items():
-        write_atomic(run_dir / name, text)
 
 
 def run_identity(cfg: DictConfig) -> tuple[str, str | None, list[str]]:
@@ -124,7 +70,7 @@ def evaluate_ap(cfg: DictConfig, run_dir: Path) -> dict:
         raise ConfigError(f"{run_dir} holds per-object results (results.jsonl); choose a new hydra.run.dir for AP")
     entries = read_results(Path(predictions).expanduser())
     metrics = average_precision(build(cfg.dataset, "dataset"), entries, str(predictions))
-    record_start(cfg, run_dir, result_fingerprint(cfg))
+    record_start(cfg, run_dir, result_fingerprint(cfg), HydraConfig.instance().cfg)
     write_atomic(run_dir / METRICS_FILE, json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
     log.info("finished %s: %s", run_dir, ", ".join(
         f"{name} {'–' if value is None else f'{100 * value:.1f}'}" for name, value in metrics.items()
@@ -155,13 +101,14 @@ def evaluate(cfg: DictConfig) -> dict:
     check_device(settings.device)
     run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(run_dir) as lock:
-        fingerprint, settings.retry_too_large = check_resume(cfg, run_dir)
+        fingerprint, settings.retry_too_large = check_resume(cfg, run_dir, new_folder_key())
         lock.claim()
         dataset = build(cfg.dataset, "dataset")
         predictor = build(cfg.method, "method")
         predictor.check_dataset(dataset)
         logger = build(cfg.logger, "logger")
-        record_start(cfg, run_dir, fingerprint)  # before anything is logged: a refused run writes nothing
+        # before anything is logged: a refused run writes nothing
+        record_start(cfg, run_dir, fingerprint, HydraConfig.instance().cfg)
         name, group, tags = run_identity(cfg)
         log.info("choices: %s; device %s, dtype %s, seed %d", " ".join(t.replace(":", "=", 1) for t in tags),
                  settings.device, auto_dtype(str(cfg.runtime.dtype), settings.device), settings.seed)
@@ -182,21 +129,12 @@ def evaluate(cfg: DictConfig) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="run")
+@one_line_errors("amodal-run", hydra_task=True)
 def _hydra_main(cfg: DictConfig) -> float:
     """Returns the mIoU, the objective of hyperparameter sweepers (NaN when nothing was scored)."""
-    try:
+    with storage_errors(HydraConfig.get().runtime.output_dir, "free space or make the folder writable, then run "
+                        "the same command again: it resumes after the rows already written"):
         metrics = evaluate(cfg)
-    except AmodalError as err:
-        print(f"amodal-run: error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as err:
-        run_dir = HydraConfig.get().runtime.output_dir
-        problem = storage_error(err, run_dir, "free space or make the folder writable, then run the same command "
-                                              "again: it resumes after the rows already written")
-        if problem is None:
-            raise
-        print(f"amodal-run: error: {problem}", file=sys.stderr)
-        sys.exit(2)
     value = metrics["miou"] if "miou" in metrics else metrics["ap"]
     return float("nan") if value is None else value
 

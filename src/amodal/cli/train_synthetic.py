@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import sys
 from pathlib import Path
 
 import hydra
@@ -23,8 +22,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 
+from amodal.cli.errors import one_line_errors
 from amodal.config import torch_dtype, train_config_dir
-from amodal.errors import AmodalError
 from amodal.loggers import WandbLogger
 from amodal.train.card import model_card
 from amodal.train.trainer import Trainer
@@ -64,12 +63,9 @@ def _overrides() -> list[str]:
 
 
 @hydra.main(version_base="1.3", config_path=str(train_config_dir()), config_name="synthetic")
+@one_line_errors("amodal-train-synthetic", hydra_task=True)
 def _hydra_main(cfg: DictConfig) -> None:
-    try:
-        train(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except AmodalError as err:
-        print(f"amodal-train-synthetic: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    train(cfg, Path(HydraConfig.get().runtime.output_dir))
 
 
 def main() -> None:

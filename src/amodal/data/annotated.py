@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from amodal.data.base import LRUCache, ObjectDataset
+from amodal.data.base import ObjectDataset
 from amodal.data.files import find_image, read_image
 from amodal.data.masks import decode
 from amodal.errors import DatasetError, SampleError
+from amodal.lru import LRUCache
 from amodal.sample import ObjectKey, Sample
 
 
@@ -70,6 +71,16 @@ class AnnotatedDataset(ObjectDataset):
     """Category id → name, where the file numbers its categories (COCO-style files); read with the objects."""
     images_dir: Path | None = None
     """The folder the annotations' image file names are relative to; no image is read from outside it."""
+    standard_annotations: tuple[str, ...] = ()
+    """The dataset's standard layout: where its annotation file lies under ``dataset.root`` as distributed,
+    the first that exists wins; ``{split}`` (and the dataset's own fields) filled in by ``standard``."""
+    standard_images: tuple[str, ...] = ()
+    """Where its image folder lies under ``dataset.root``, likewise."""
+
+    @staticmethod
+    def standard(places: tuple[str, ...], **fields: str) -> list[str]:
+        """The places of a standard layout for these fields (``split=...``)."""
+        return [place.format(**fields) for place in places]
 
     def __init__(self, limit: int | None = None) -> None:
         super().__init__(limit=limit)

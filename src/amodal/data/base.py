@@ -9,15 +9,11 @@ only a loaded object says whether it is scored (half of COCO-A's objects are uno
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 from amodal.errors import ConfigError
 from amodal.sample import ObjectKey, Sample
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -73,24 +69,6 @@ class ObjectDataset:
     def __iter__(self):
         for key in self.keys():
             yield self.load(key)
-
-
-class LRUCache(Generic[T]):
-    """A few most recent per-image values (decoded images, depth maps): objects come grouped by image."""
-
-    def __init__(self, size: int = 2) -> None:
-        self.size = size
-        self._items: OrderedDict[str, T] = OrderedDict()
-
-    def get(self, name: str, make: Callable[[], T]) -> T:
-        if name in self._items:
-            self._items.move_to_end(name)
-            return self._items[name]
-        value = make()
-        self._items[name] = value
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-        return value
 
 
 def others_of(masks: Sequence, index: int) -> tuple:

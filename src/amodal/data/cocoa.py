@@ -75,7 +75,7 @@ class CocoaDataset(AnnotatedDataset):
         per_image = path is not None and self._is_per_image(path)
         self.root = root_path(root, self.title, needed=path is None or not (images or per_image))
         if path is None:
-            standard = [name.format(split=split) for name in self.standard_annotations]
+            standard = self.standard(self.standard_annotations, split=split)
             if (
                 self.root is not None
                 and not any((self.root / p).exists() for p in standard)
@@ -91,7 +91,7 @@ class CocoaDataset(AnnotatedDataset):
         elif self.per_image:
             self.images_dir = self.annotations if self.annotations.is_dir() else self.annotations.parent
         else:
-            standard_images = [name.format(split=split) for name in self.standard_images]
+            standard_images = self.standard(self.standard_images, split=split)
             self.images_dir = locate(None, self.root, standard_images, "images", f"{self.title} image folder")
 
     @staticmethod

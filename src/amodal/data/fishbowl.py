@@ -26,9 +26,9 @@ from pathlib import Path
 
 from amodal.data.annotated import AnnotatedDataset, AnnotatedImage, Region, inside
 from amodal.data.annotations import locate, natural_key, read_pickle, root_path
-from amodal.data.base import LRUCache
 from amodal.data.files import IMAGE_SUFFIXES, require_regular
 from amodal.errors import ConfigError, DatasetError, SampleError
+from amodal.lru import LRUCache
 
 HINT = "; FishBowl's pickle maps '<video>_<object>' to {frame: {'VM': RLE, 'FM': RLE}}"
 OCCLUSION = (0.1, 0.7)
@@ -40,6 +40,10 @@ OFF = "; or set dataset.official_filter=false to score every frame"
 class FishbowlDataset(AnnotatedDataset):
     name = "fishbowl"
     mask_keys = ("FM", "VM")
+    standard_annotations = ("{split}_data/{split}_data.pkl",)
+    standard_images = ("{split}_data/{split}_frames",)
+    standard_subset = ("{split}_files/{split}_subtest.csv", "{split}_subtest.csv")
+    """Where the official filter's list (SaVos' test_files.zip) lies under ``dataset.root``."""
 
     def __init__(
         self,
@@ -71,19 +75,19 @@ class FishbowlDataset(AnnotatedDataset):
         self.annotations = locate(
             annotations,
             self.root,
-            (f"{split}_data/{split}_data.pkl",),
+            self.standard(self.standard_annotations, split=split),
             "annotations",
             "FishBowl annotation pickle",
         )
         self.images_dir = locate(
-            images, self.root, (f"{split}_data/{split}_frames",), "images", "FishBowl frame folder"
+            images, self.root, self.standard(self.standard_images, split=split), "images", "FishBowl frame folder"
         )
         self.subset: Path | None = None
         if self.official_filter:
             self.subset = locate(
                 subset,
                 self.root,
-                (f"{split}_files/{split}_subtest.csv", f"{split}_subtest.csv"),
+                self.standard(self.standard_subset, split=split),
                 "subset",
                 "FishBowl test-subset list (test_subtest.csv in SaVos' test_files.zip)",
                 OFF,

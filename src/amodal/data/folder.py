@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from amodal.data.base import LRUCache, ObjectDataset
+from amodal.data.base import ObjectDataset
 from amodal.data.files import IMAGE_SUFFIXES, SoftMasks, find_image, read_image, read_mask
 from amodal.errors import DatasetError, SampleError
+from amodal.lru import LRUCache
 from amodal.sample import ObjectKey, Sample
 
 

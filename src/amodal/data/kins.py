@@ -43,6 +43,10 @@ def layout_of(annotation: object, path: Path) -> str:
 class KinsDataset(AnnotatedDataset):
     name = "kins"
     mask_keys = LAYOUTS["2020"]
+    standard_annotations = ("update_{split}_2020.json", "annotations/update_{split}_2020.json",
+                            "instances_{release}.json", "annotations/instances_{release}.json")
+    standard_images = ("{kitti}/image_2", "image_2", "images/{release}")
+    """``release``: the first release's split (its val is the test split); ``kitti``: KITTI's folder."""
 
     def __init__(
         self,
@@ -56,22 +60,14 @@ class KinsDataset(AnnotatedDataset):
         super().__init__(limit=limit)
         self.name = name or self.name
         self.root = root_path(root, "KINS", needed=not (annotations and images))
-        first_release = "val" if split == "test" else split  # instances_val.json holds the test images
-        files = (f"update_{split}_2020.json", f"instances_{first_release}.json")
+        fields = {"split": split, "release": "val" if split == "test" else split,  # instances_val.json: test
+                  "kitti": "testing" if split == "test" else "training"}
         self.annotations = locate(
-            annotations,
-            self.root,
-            [place for file in files for place in (file, f"annotations/{file}")],
-            "annotations",
+            annotations, self.root, self.standard(self.standard_annotations, **fields), "annotations",
             "KINS annotation file",
         )
-        kitti = "testing" if split == "test" else "training"
         self.images_dir = locate(
-            images,
-            self.root,
-            (f"{kitti}/image_2", "image_2", f"images/{first_release}"),
-            "images",
-            "KITTI image folder",
+            images, self.root, self.standard(self.standard_images, **fields), "images", "KITTI image folder"
         )
 
     def read_images(self) -> Iterable[AnnotatedImage]:

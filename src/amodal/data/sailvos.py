@@ -27,6 +27,8 @@ HINT = "; a SAILVOS file has 'images' and 'annotations' with 'segmentation' and 
 class SailvosDataset(AnnotatedDataset):
     name = "sailvos"
     mask_keys = ("segmentation", "visible_mask")
+    standard_annotations = ("{split}.json", "annotations/{split}.json")
+    """No standard image folder: ``file_name`` is relative to ``dataset.root`` itself."""
 
     def __init__(
         self,
@@ -49,7 +51,7 @@ class SailvosDataset(AnnotatedDataset):
         self.annotations = locate(
             annotations,
             self.root,
-            (f"{split}.json", f"annotations/{split}.json"),
+            self.standard(self.standard_annotations, split=split),
             "annotations",
             "SAILVOS annotation file",
         )

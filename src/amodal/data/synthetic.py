@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from amodal.data.base import LRUCache, ObjectDataset, others_of
+from amodal.data.base import ObjectDataset, others_of
 from amodal.errors import ConfigError
+from amodal.lru import LRUCache
 from amodal.sample import ObjectKey, Sample
 
 SHAPES = ("ellipse", "polygon", "star", "ring", "rounded_rect", "crescent")

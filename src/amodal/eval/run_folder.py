@@ -1,5 +1,6 @@
 """The run folder: what ``amodal-run`` writes, and what a resumed run, ``amodal-merge`` and
-``amodal-report`` read back. One place for its file names and for the config's fingerprint.
+``amodal-report`` read back: the run-folder contract. One place for its file names, the config's
+fingerprint, the check a resume passes (``check_resume``) and what a started run leaves (``record_start``).
 
     results.jsonl   a row per object, appended and flushed as it goes (``results.py``)
     metrics.json    written whole when the run finishes: a folder without it has not finished
@@ -21,7 +22,9 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from amodal.config import auto_dtype
-from amodal.errors import AmodalError
+from amodal.data.files import write_atomic
+from amodal.errors import AmodalError, ConfigError
+from amodal.eval.results import read_rows
 
 RESULTS_FILE = "results.jsonl"
 METRICS_FILE = "metrics.json"
@@ -132,3 +135,46 @@ def written_config(run_dir: Path, name: str = "config.yaml") -> dict:
     """A file of the run's ``.hydra/`` (config.yaml: the config as composed), {} when there is none."""
     path = Path(run_dir) / HYDRA_DIR / name
     return (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+
+
+def check_resume(cfg: DictConfig, run_dir: Path, folder_key: str) -> tuple[dict, bool]:
+    """This run's fingerprint, unless the folder holds rows of another config (refused: two configs never
+    mix in one results.jsonl), and whether the rows skipped as too large are to be tried again (a raised
+    ``runtime.max_image_pixels``). Writes nothing; a folder without rows takes any config. ``folder_key`` is
+    the setting that names a fresh folder (``hydra.run.dir``, or ``hydra.sweep.dir`` in a multirun)."""
+    path = run_dir / RESUME_FILE
+    fingerprint = json.loads(json.dumps(result_fingerprint(cfg)))
+    retry_too_large = False
+    if path.exists() and read_rows(run_dir / RESULTS_FILE):
+        previous = read_fingerprint(path)
+        previous.setdefault("include_unoccluded", fingerprint["include_unoccluded"])  # written before it counted
+        previous.setdefault(PIXEL_LIMIT, fingerprint[PIXEL_LIMIT])  # written before it counted
+        retry_too_large = raised_pixel_limit(fingerprint[PIXEL_LIMIT], previous[PIXEL_LIMIT])
+        if retry_too_large:
+            previous[PIXEL_LIMIT] = fingerprint[PIXEL_LIMIT]
+        if previous != fingerprint:
+            config = OmegaConf.to_container(cfg, resolve=False)
+            lowered = previous[PIXEL_LIMIT] != fingerprint[PIXEL_LIMIT]
+            raise ConfigError(
+                f"{run_dir} holds results of another config (differs in: "
+                f"{differences(fingerprint, previous, config, (' here', ' in the folder'))}); resume with the "
+                f"same config{' (a resume may raise runtime.max_image_pixels, not lower it)' if lowered else ''} "
+                f"or choose a new {folder_key}"
+            )
+    return fingerprint, retry_too_large
+
+
+def record_start(cfg: DictConfig, run_dir: Path, fingerprint: dict, hydra_cfg: DictConfig) -> None:
+    """What a started run leaves beside its rows: resume.json, and in .hydra/ the config as composed
+    (config.yaml, interpolations kept), resolved (resolved.yaml), Hydra's own (``hydra_cfg``: hydra.yaml)
+    and the overrides. Hydra does not write .hydra/ itself (``hydra.output_subdir: null``), so that a run
+    refused before it starts leaves the folder as it was."""
+    files = {
+        RESUME_FILE: json.dumps(fingerprint, indent=2) + "\n",
+        f"{HYDRA_DIR}/config.yaml": OmegaConf.to_yaml(cfg),
+        f"{HYDRA_DIR}/resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True),
+        f"{HYDRA_DIR}/hydra.yaml": OmegaConf.to_yaml(hydra_cfg),
+        f"{HYDRA_DIR}/overrides.yaml": OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task),
+    }
+    for name, text in files.items():
+        write_atomic(run_dir / name, text)

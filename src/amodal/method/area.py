@@ -9,6 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from amodal.method.component import Component
 from amodal.sample import Sample
 
 
@@ -59,7 +60,7 @@ def bounding_box_area(visible: np.ndarray) -> np.ndarray:
     return area
 
 
-class InpaintingArea:
+class InpaintingArea(Component):
     """Builds M for one sample. Subclasses say how; ``conf/area/<name>.yaml`` picks one."""
 
     name = "area"

@@ -25,9 +25,7 @@ class AreaPredictor(Predictor):
 
     def __init__(self, area: InpaintingArea) -> None:
         self.area = area
-        check = getattr(area, "check", None)
-        if check is not None:
-            check()  # a missing depth model is found now, not at the first object
+        area.check()  # a missing depth model is found now, not at the first object
 
     def predict(self, samples: Sequence[Sample], seeds: Sequence[int]) -> list[Prediction]:
         predictions = []

@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from amodal.data.base import LRUCache
 from amodal.errors import ConfigError
+from amodal.lru import LRUCache
 from amodal.method.area import InpaintingArea, convex_hull_area
 from amodal.models.depth import DepthEstimator, DepthModel
 from amodal.morphology import distance_to
@@ -77,7 +77,8 @@ class DepthArea(InpaintingArea):
         self._maps: LRUCache[np.ndarray] = LRUCache(size=cache)
 
     def check(self) -> None:
-        getattr(self.estimator, "check", lambda: None)()
+        if isinstance(self.estimator, DepthEstimator):  # a function given in has no model file to check
+            self.estimator.check()
 
     def nearness(self, sample: Sample) -> np.ndarray:
         """The image's nearness map, once per image (objects come grouped by image)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from amodal.method.component import Component
 from amodal.morphology import components_touching
 
 
@@ -30,7 +31,7 @@ class ExtractionInput:
     seed: int = 0
 
 
-class Extractor:
+class Extractor(Component):
     name = "extractor"
     keeps_visible = False
     """True when the mask is V ∪ (what was found): the method adds V again at full resolution."""

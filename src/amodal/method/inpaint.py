@@ -19,6 +19,8 @@ import torch.nn.functional as F
 
 from amodal.config import auto_dtype, torch_dtype
 from amodal.errors import ConfigError, ModelOutputError
+from amodal.lru import LRUCache
+from amodal.method.component import Component
 from amodal.method.families import FAMILIES, Settings
 from amodal.method.leakage import Leakage
 from amodal.models.loading import PipelineSource
@@ -29,12 +31,13 @@ log = logging.getLogger(__name__)
 LEAKAGE = ("eq7", "stock")
 VAE_LATENTS = ("sample", "mode")
 
-_LOADED: dict[tuple, tuple] = {}
+_LOADED: LRUCache[tuple] = LRUCache(size=1)
 """The last loaded pipeline of this process and its prompt embeddings: the jobs of a multirun that
-share a backbone (a sweep over s, w, areas, datasets) load it once."""
+share a backbone (a sweep over s, w, areas, datasets) load it once; the previous backbone is freed before
+the next loads."""
 
 
-class DiffusionInpainter:
+class DiffusionInpainter(Component):
     """One backbone (``conf/backbone/<name>.yaml``): a pipeline and the method's settings for it.
 
     ``s`` is the leakage strength of eq. 7, ``w`` the mask-guidance weight of eq. 11, ``steps`` the
@@ -108,16 +111,16 @@ class DiffusionInpainter:
         if self._pipe is None:
             key = (self.source.identity(), str(self.device), self.dtype, self.prompt, self.free_text_encoders,
                    self.max_sequence_length if self.family.uses_t5 else None)
-            if key not in _LOADED:
-                _LOADED.clear()  # free the previous backbone before loading the next
-                pipe = self.source.load(self.device, self.dtype)
-                pipe.set_progress_bar_config(disable=True)
-                # the VAE stays in the pipeline's dtype, as the stock pipelines expect: SDXL's upcasts
-                # itself to encode and decode (its VAE overflows in float16); the others feed it theirs
-                self._pipe = pipe
-                _LOADED[key] = (pipe, self._encode_prompt())
-            self._pipe, self._embeddings = _LOADED[key]
+            self._pipe, self._embeddings = _LOADED.get(key, self._load)
         return self._pipe
+
+    def _load(self) -> tuple:
+        pipe = self.source.load(self.device, self.dtype)
+        pipe.set_progress_bar_config(disable=True)
+        # the VAE stays in the pipeline's dtype, as the stock pipelines expect: SDXL's upcasts
+        # itself to encode and decode (its VAE overflows in float16); the others feed it theirs
+        self._pipe = pipe
+        return pipe, self._encode_prompt()
 
     def _encode_prompt(self) -> dict:
         """The prompt's embeddings, computed once; both guidance halves get the same ones (eq. 11 guides

@@ -23,7 +23,7 @@ class ModalPredictor(Predictor):
         self.view = view
         self.name = f"{getattr(extractor, 'name', 'extractor')}_modal"
         # the weights must be there before the run starts (a fast file check; nothing is loaded)
-        getattr(extractor, "check", lambda: None)()
+        extractor.check()
 
     def view_of(self, sample: Sample) -> View:
         if self.view is None:

@@ -53,9 +53,7 @@ class InpaintPredictor(Predictor):
         self.cache = cache
         # every model must be there before any is built (each check takes well under a second)
         for component in (inpainter, extractor, area):
-            check = getattr(component, "check", None)
-            if check is not None:
-                check()
+            component.check()
 
     def prepare(self, sample: Sample, seed: int) -> Prepared:
         area = self.area(sample)

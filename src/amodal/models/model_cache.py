@@ -10,29 +10,29 @@ them all in GPU memory at once.
 from __future__ import annotations
 
 import gc
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
 import torch
 
+from amodal.lru import LRUCache
+
 MAX_MODELS = 3
-_MODELS: OrderedDict[Hashable, Any] = OrderedDict()
+
+
+def _free_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+_MODELS: LRUCache[Any] = LRUCache(size=MAX_MODELS, on_evict=_free_memory)
 
 
 def cached_model(key: Hashable, make: Callable[[], Any]) -> Any:
     """The value built for ``key`` (a description of the model, its weights and its device), built by
     ``make`` the first time. A failed build is not cached, so the next call says the same error."""
-    if key in _MODELS:
-        _MODELS.move_to_end(key)
-        return _MODELS[key]
-    while len(_MODELS) >= MAX_MODELS:
-        _MODELS.popitem(last=False)
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    _MODELS[key] = value = make()
-    return value
+    return _MODELS.get(key, make)
 
 
 def clear_models() -> None:
