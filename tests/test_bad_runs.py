@@ -401,7 +401,7 @@ def test_rows_of_an_object_written_twice_are_counted_once(base, tmp_path, caplog
     """Two runs that once wrote into one folder at the same time (before the lock): every reader keeps
     the object's first row, and says so once."""
     from amodal.eval.merge import merge
-    from amodal.eval.report import load_run
+    from amodal.eval.runs import load_run
 
     copy_base(base, tmp_path)
     results = tmp_path / "run" / "results.jsonl"

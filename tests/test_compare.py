@@ -296,9 +296,9 @@ def test_report_ci_puts_the_seeded_interval_beside_every_miou(tmp_path, capsys):
 
 
 def test_report_ci_draws_each_runs_interval_as_a_band(tmp_path):
-    from amodal.eval.report import find_runs, load_runs
+    from amodal.eval.plot import bucket_figure
+    from amodal.eval.runs import find_runs, load_runs
     from amodal.eval.spread import add_intervals
-    from amodal.eval.summary import bucket_figure
 
     report_run(tmp_path / "s" / "0", [0.2, 0.5, 0.9, 0.7], rates=[0.45, 0.35, 0.25, 0.15])
     records = load_runs(find_runs([tmp_path / "s"]))

@@ -17,7 +17,7 @@ import yaml
 
 from amodal.config import config_dir
 from amodal.eval.paper import compare, metric, parse_column
-from amodal.eval.report import RunRecord, find_runs, load_runs
+from amodal.eval.runs import RunRecord, find_runs, load_runs
 from tests.conftest import REPO, cli
 
 EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))

@@ -3,8 +3,8 @@ Hydra's search path, a module on PYTHONPATH), swept against hull; its parameters
 
 import json
 
-from amodal.eval.report import find_runs, load_runs
 from amodal.eval.results import read_rows
+from amodal.eval.runs import find_runs, load_runs
 from tests.conftest import cli
 
 MODULE = '''

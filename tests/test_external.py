@@ -14,8 +14,8 @@ from amodal.data.masks import encode
 from amodal.data.synthetic import SyntheticDataset
 from amodal.errors import AmodalError, ConfigError
 from amodal.eval.metrics import summarize
-from amodal.eval.report import load_runs
 from amodal.eval.results import read_rows
+from amodal.eval.runs import load_runs
 from amodal.method.external import ExternalPredictor
 from tests.conftest import REPO, cli, composed, write_png
 

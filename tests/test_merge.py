@@ -10,8 +10,8 @@ import tomllib
 from amodal.cli.merge import main as merge_main
 from amodal.data.base import Shard
 from amodal.data.cocoa import CocoaDataset
-from amodal.eval.report import load_run
 from amodal.eval.results import read_rows
+from amodal.eval.runs import load_run
 from amodal.sample import ObjectKey
 from tests.conftest import REPO, cli
 

@@ -12,9 +12,9 @@ import pytest
 from amodal.data.cocoa import CocoaDataset
 from amodal.data.files import mask_path, read_mask
 from amodal.eval.paper import compare
-from amodal.eval.report import find_runs, load_runs
+from amodal.eval.plot import bucket_figure
 from amodal.eval.results import read_rows
-from amodal.eval.summary import bucket_figure
+from amodal.eval.runs import find_runs, load_runs
 from amodal.sample import ObjectKey
 from tests.conftest import REPO, cli
 
@@ -151,7 +151,7 @@ def test_a_paper_column_the_paper_has_no_number_for_stays_empty_on_its_side(area
 
 def test_seeds_made_one_row_average_miou_occ_and_the_categories_too(tmp_path):
     """``--seeds`` must not show the first seed's mIoU_occ or categories as the group's."""
-    from amodal.eval.report import RunRecord
+    from amodal.eval.runs import RunRecord
     from amodal.eval.spread import seed_groups
 
     def run(seed: int, miou_occ: float | None, cat: float) -> RunRecord:

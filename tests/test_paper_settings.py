@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 
 from amodal.config import build, config_dir
 from amodal.eval.paper import compare
-from amodal.eval.report import RunRecord
+from amodal.eval.runs import RunRecord
 from amodal.method.inpaint import DiffusionInpainter
 from amodal.models.loading import TinyPipeline
 from tests.conftest import cli, composed

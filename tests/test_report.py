@@ -14,8 +14,8 @@ from amodal.config import config_dir
 from amodal.errors import ConfigError
 from amodal.eval.identity import differing, format_value
 from amodal.eval.paper import compare
-from amodal.eval.report import RunRecord, find_runs, load_run, load_runs
-from amodal.eval.summary import bucket_figure
+from amodal.eval.plot import bucket_figure
+from amodal.eval.runs import RunRecord, find_runs, load_run, load_runs
 from tests.conftest import cli
 
 QUIET = ["logger=none", "output.progress=false"]

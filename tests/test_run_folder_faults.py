@@ -96,7 +96,7 @@ def test_a_raised_pixel_limit_scores_the_objects_it_skipped_and_a_lowered_one_is
 # doubt: a resume with a lower dataset.limit counts every row of the folder, and says so
 
 def test_a_resume_with_a_lower_limit_counts_every_row_and_says_so(run_app, tmp_path, caplog):
-    from amodal.eval.report import load_run
+    from amodal.eval.runs import load_run
 
     six, run = run_app(*VISIBLE, "dataset.n_images=2", "dataset.limit=6")
     _, alone = run_app(*VISIBLE, "dataset.n_images=2", "dataset.limit=3", run_dir=tmp_path / "alone")

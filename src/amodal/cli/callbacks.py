@@ -9,8 +9,8 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from amodal.eval.report import find_runs, load_runs, without_shards
-from amodal.eval.summary import comparisons, log_summary_run, write_report
+from amodal.eval.report import comparisons, log_summary_run, write_report
+from amodal.eval.runs import find_runs, load_runs, without_shards
 from amodal.loggers import sweep_group
 
 log = logging.getLogger("amodal")

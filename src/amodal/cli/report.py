@@ -20,17 +20,17 @@ from amodal.cli.errors import one_line_errors, storage_errors
 from amodal.errors import AmodalError, ConfigError
 from amodal.eval.bootstrap import RESAMPLES, SEED
 from amodal.eval.report import (
-    METRICS,
     category_markdown,
-    find_runs,
-    load_runs,
+    comparisons,
+    log_summary_run,
+    report_markdown,
     runs_csv,
     runs_latex,
-    unpredicted_unoccluded,
-    without_shards,
+    write_report,
 )
+from amodal.eval.runs import find_runs, load_runs, unpredicted_unoccluded, without_shards
 from amodal.eval.spread import add_intervals, seed_groups
-from amodal.eval.summary import comparisons, log_summary_run, report_markdown, write_report
+from amodal.eval.table import METRICS
 
 DESCRIPTION, _, EXAMPLES = __doc__.partition("\n\n")
 
@@ -118,10 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             args.latex.write_text(runs_latex(records))
         if args.out:
             files = write_report(records, args.out, tables, baseline=args.baseline, notes=shards,
-                                 metric=args.metric)
-            if args.by == "category":
-                files["categories"] = args.out / "categories.md"
-                files["categories"].write_text(category_markdown(records, args.metric))
+                                 metric=args.metric, by_category=args.by == "category")
             print(f"\nwritten: {', '.join(str(p) for p in files.values())}")
             if args.wandb:
                 log_summary_run(records, files, project=args.wandb_project, group=args.wandb_group,

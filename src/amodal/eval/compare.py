@@ -30,6 +30,7 @@ from amodal.eval.metrics import BUCKETS, TOLERANCE, bucket_label, counts_in_miou
 from amodal.eval.pictures import COLOURS, overlay, tile_row
 from amodal.eval.results import read_rows
 from amodal.eval.run_folder import MASKS_DIR, RESULTS_FILE, written_config
+from amodal.eval.table import to_markdown
 from amodal.sample import ObjectKey
 
 COMPARE_FILE = "compare.json"
@@ -293,14 +294,11 @@ def verdict(stats: dict) -> str:
 
 
 def _table(stats: dict) -> str:
-    header = ("| objects | n | A | B | ΔIoU (B − A) | 95 % CI | wins | losses | ties |\n"
-              "|---|---|---|---|---|---|---|---|---|\n")
-    lines = []
-    for label, s in [("all", stats), *((b["label"], b) for b in stats["buckets"])]:
-        lines.append(f"| {label} | {s['n']} | {_points(s['mean_a'])} | {_points(s['mean_b'])} | "
-                     f"{_points(s['mean_delta'], sign=True)} | {_interval(s['ci95'])} | {s['wins']} | "
-                     f"{s['losses']} | {s['ties']} |")
-    return header + "\n".join(lines)
+    header = ["objects", "n", "A", "B", "ΔIoU (B − A)", "95 % CI", "wins", "losses", "ties"]
+    rows = [[label, str(s["n"]), _points(s["mean_a"]), _points(s["mean_b"]), _points(s["mean_delta"], sign=True),
+             _interval(s["ci95"]), str(s["wins"]), str(s["losses"]), str(s["ties"])]
+            for label, s in [("all", stats), *((b["label"], b) for b in stats["buckets"])]]
+    return to_markdown(header, rows)
 
 
 def summary_markdown(result: dict, notes: Sequence[str] = ()) -> str:

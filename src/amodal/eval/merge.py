@@ -29,6 +29,7 @@ from amodal.eval.run_folder import (
     read_fingerprint,
     written_config,
 )
+from amodal.eval.runs import find_runs
 
 
 class MergeError(AmodalError):
@@ -51,16 +52,13 @@ class ShardRun:
 
 
 def find_shard_folders(paths: list[str | Path]) -> list[Path]:
-    """Run folders (holding results.jsonl) at or below each path; merged folders are not shards."""
-    found: list[Path] = []
-    for root in map(Path, paths):
-        if not root.exists():
-            raise MergeError(f"{root} does not exist")
-        folders = sorted(
-            {p.parent for p in root.rglob(RESULTS_FILE)} | ({root} if (root / RESULTS_FILE).exists() else set())
-        )
-        found += [f for f in folders if not (f / MERGED_FILE).exists() and ".submitit" not in f.parts]
-    return list(dict.fromkeys(found))
+    """Run folders (holding results.jsonl) at or below each path, each once (``runs.find_runs``, the
+    report's finder); merged folders are not shards."""
+    try:
+        folders = find_runs(paths, marks=(RESULTS_FILE,))
+    except FileNotFoundError as err:
+        raise MergeError(str(err)) from err
+    return list(dict.fromkeys(f for f in folders if not (f / MERGED_FILE).exists()))
 
 
 def read_shard(path: Path) -> ShardRun:

@@ -46,7 +46,8 @@ from amodal.config import config_dir
 from amodal.errors import ConfigError
 from amodal.eval.identity import format_value
 from amodal.eval.metrics import bucket_key
-from amodal.eval.report import RunRecord, latex_escape, latex_score, latex_table, number
+from amodal.eval.runs import RunRecord
+from amodal.eval.table import latex_escape, latex_score, latex_table, number
 
 PERCENT = ("miou", "pixel_iou", "miou_occ")
 REDUCTIONS = ("max", "min", "mean")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from amodal.eval.bootstrap import RESAMPLES, SEED, seeded_interval
 from amodal.eval.metrics import TOLERANCE, counts_in_miou
-from amodal.eval.report import RunRecord
 from amodal.eval.results import read_rows, row_key
 from amodal.eval.run_folder import RESULTS_FILE
+from amodal.eval.runs import RunRecord
 
 SEED_KEY = "runtime.seed"
 SEED_RUNS = "seed_runs"

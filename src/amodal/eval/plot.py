@@ -1,38 +1,29 @@
-"""A sweep's report on disk and in W&B: the runs table, the paper's tables beside ours, and a plot of
-mIoU (or mIoU_occ) against the occlusion bucket."""
+"""The report's plot: mIoU (or mIoU_occ) against the occlusion bucket, one line per run, the paper's
+numbers dashed beside the runs they compare with, optionally Â = V.
+
+Drawn on matplotlib's object API (a ``Figure`` of its own, saved through its canvas): no backend is
+chosen at import and no pyplot state is touched, so importing the report leaves a notebook's or a
+caller's matplotlib as it was.
+"""
 
 from __future__ import annotations
 
-import logging
 import math
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+from amodal.eval.identity import format_value
+from amodal.eval.metrics import bucket_key
+from amodal.eval.paper import Comparison
+from amodal.eval.runs import RunRecord, held_constant_line, setting_columns
+from amodal.eval.table import METRICS
 
-from amodal.eval.identity import format_value  # noqa: E402
-from amodal.eval.metrics import bucket_key  # noqa: E402
-from amodal.eval.paper import CSV_HEADER, Comparison, compare, matches, paper_tables  # noqa: E402
-from amodal.eval.report import (  # noqa: E402
-    METRICS,
-    RunRecord,
-    held_constant_line,
-    runs_csv,
-    runs_latex,
-    runs_table,
-    setting_columns,
-    to_csv,
-    to_markdown,
-)
-
-log = logging.getLogger("amodal")
-
-COLOURS = plt.get_cmap("tab10").colors + plt.get_cmap("Dark2").colors
+COLOURS = colormaps["tab10"].colors + colormaps["Dark2"].colors
 LINE_STYLES = ["-", "-.", ":", (0, (3, 1, 1, 1, 1, 1))]  # "--" is kept for the paper's numbers
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 PAPER_STYLE = {"linestyle": "--", "linewidth": 1.2, "alpha": 0.8}
@@ -136,7 +127,8 @@ def bucket_figure(records: list[RunRecord], tables: list[Comparison] = (), basel
     holds."""
     title = METRICS[metric][0]
     styles, handles = line_styles(records)
-    figure, axes = plt.subplots(figsize=(7.5, 4.5))
+    figure = Figure(figsize=(7.5, 4.5))
+    axes = figure.subplots()
     x = list(range(len(records[0].metrics["buckets"])))
     for record, style, shift in zip(records, styles, dodge(records, metric)):
         shifted = [i + shift for i in x]
@@ -172,7 +164,6 @@ def bucket_plot(records: list[RunRecord], path: Path, tables: list[Comparison] =
     figure = bucket_figure(records, tables, baseline, metric)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=130, bbox_inches="tight")
-    plt.close(figure)
     return path
 
 
@@ -206,69 +197,3 @@ def _baseline_lines(axes, records: list[RunRecord], metric: str = "miou") -> lis
         axes.plot(x, _percent([b.get(metric) for b in record.baseline["buckets"]]), label=label, **BASELINE_STYLE)
         handles.append(Line2D([], [], label=label, **BASELINE_STYLE))
     return handles
-
-
-def comparisons(records: list[RunRecord]) -> list[Comparison]:
-    """The paper's tables that some of the runs are about (their ``where`` matches a run)."""
-    return [compare(spec, records) for spec in paper_tables(records)
-            if any(matches(r, spec.get("where")) for r in records)]
-
-
-def not_run(records: list[RunRecord]) -> list[str]:
-    """"Table 3 (dataset=bsdsa)" for each paper table none of the runs is about."""
-    return [f"{spec['table']} ({', '.join(f'{k}={v}' for k, v in spec['where'].items())})"
-            for spec in paper_tables(records) if not any(matches(r, spec.get("where")) for r in records)]
-
-
-def report_markdown(records: list[RunRecord], tables: list[Comparison], notes: list[str] = ()) -> str:
-    """What the runs share, the runs table, the paper's tables beside ours (with their warnings), the
-    tables not run, and ``notes`` (the shards left out)."""
-    header, rows = runs_table(records)
-    held = held_constant_line(records)
-    text = ("mIoU (%) overall and by occlusion rate (≤X%: objects at most X% hidden); n: objects; mIoU_occ: "
-            "the mean IoU of the hidden part (Â \\ V against A \\ V) over the objects that have one.\n\n"
-            + (f"{held}.\n\n" if held else "")
-            + to_markdown(header, rows)
-            + "".join("\n\n" + c.markdown() for c in tables) + "\n")
-    if not_run(records):
-        text += "\nNot run here: " + "; ".join(not_run(records)) + "\n"
-    text += "".join(f"\nNote: {note}\n" for note in notes)
-    return text
-
-
-def write_report(records: list[RunRecord], out: Path, tables: list[Comparison] | None = None,
-                 baseline: bool = False, notes: list[str] = (), metric: str = "miou") -> dict[str, Path]:
-    """report.md, runs.csv, runs.tex, paper.csv, paper.tex and buckets.png in ``out``."""
-    tables = comparisons(records) if tables is None else tables
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"markdown": out / "report.md", "csv": out / "runs.csv", "latex": out / "runs.tex",
-             "plot": out / "buckets.png"}
-    files["markdown"].write_text(report_markdown(records, tables, notes))
-    files["csv"].write_text(runs_csv(records))
-    files["latex"].write_text(runs_latex(records))
-    if tables:
-        files["paper_csv"] = out / "paper.csv"
-        files["paper_latex"] = out / "paper.tex"
-        files["paper_csv"].write_text(to_csv(CSV_HEADER, [r for c in tables for r in c.csv_rows()]))
-        files["paper_latex"].write_text("\n".join(c.latex() for c in tables))
-    bucket_plot(records, files["plot"], tables, baseline, metric)
-    return files
-
-
-def log_summary_run(records: list[RunRecord], files: dict[str, Path], *, project: str, group: str | None,
-                    mode: str = "offline", entity: str | None = None) -> None:
-    """One W&B run per sweep holding the tables and the plot, in the sweep's group."""
-    import wandb
-
-    run = wandb.init(project=project, entity=entity, mode=mode, group=group, job_type="report",
-                     name=f"report {group or ''}".strip(), dir=str(files["markdown"].parent))
-    header, rows = runs_table(records)
-    payload = {"runs": wandb.Table(columns=header, data=rows), "buckets": wandb.Image(str(files["plot"]))}
-    for comparison in comparisons(records):
-        data = [[label, *(c.ours for c in cells), *(c.n for c in cells), *(c.paper for c in cells)]
-                for label, cells in comparison.rows]
-        columns = ["row", *(f"{x} (ours)" for x in comparison.labels), *(f"{x} (n)" for x in comparison.labels),
-                   *(f"{x} (paper)" for x in comparison.labels)]
-        payload[comparison.table] = wandb.Table(columns=columns, data=data)
-    run.log(payload)
-    run.finish()
