@@ -30,8 +30,8 @@ from amodal.data.masks import decode, encode
 from amodal.errors import ConfigError, DatasetError, SampleError
 from amodal.eval.evaluator import Evaluator
 from amodal.train.trainer import load_checkpoint, save_atomic
-from tests.conftest import REPO, cli, composed, write_png
 from tests.formats import SCENE, rect_mask
+from tests.helpers import REPO, cli, composed, write_png
 
 CAR = SCENE[1]
 MARKER = "ran-code"

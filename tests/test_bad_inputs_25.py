@@ -34,8 +34,8 @@ from amodal.method.external import ExternalPredictor
 from amodal.method.inpainted_cache import InpaintedImageCache
 from amodal.sample import ObjectKey
 from amodal.train.trainer import load_checkpoint
-from tests.conftest import REPO, cli, write_png
 from tests.formats import SCENE, rect_mask
+from tests.helpers import REPO, cli, write_png
 
 CAR = SCENE[1]
 HOSTILE_IDS = ["..", ".", "", "/abs", "/etc/passwd", "a/../../b", "../x", "a\\..\\b", "x" * 300, "é" * 200]

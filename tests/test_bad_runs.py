@@ -24,8 +24,8 @@ import pytest
 
 from amodal.eval.results import read_rows, row_key
 from amodal.lock import RunLock
-from tests.conftest import REPO, cli
 from tests.formats import write_cocoa
+from tests.helpers import REPO, cli
 
 QUIET = ["output.progress=false", "output.pictures=0"]
 SCENES = [*QUIET, "logger=none", "dataset.n_images=2"]

@@ -4,7 +4,7 @@ import json
 
 from amodal.config import build
 from amodal.eval.results import read_rows
-from tests.conftest import cli, composed
+from tests.helpers import cli, composed
 
 QUICK = ["experiment=quickstart", "dataset.n_images=1", "dataset.limit=2"]
 

@@ -21,7 +21,7 @@ from amodal.eval.compare import compare_runs
 from amodal.eval.metrics import BUCKETS, summarize
 from amodal.eval.pictures import COLOURS, overlay, tile_row
 from amodal.sample import ObjectKey
-from tests.conftest import cli, composed
+from tests.helpers import cli, composed
 
 
 @pytest.fixture(scope="module")

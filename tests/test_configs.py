@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from amodal.config import build, config_dir
-from tests.conftest import cli, composed
+from tests.helpers import cli, composed
 
 OVERLAYS = ("experiment", "variant", "debug")  # @package _global_ configs, tested in test_experiments.py and below
 # hydra/ holds launchers: not a group of amodal-run

@@ -12,8 +12,8 @@ from amodal.data.cocoa import BsdsaDataset, CocoaDataset
 from amodal.errors import ConfigError, DatasetError
 from amodal.eval.results import read_rows
 from amodal.sample import ObjectKey
-from tests.conftest import REPO, cli
 from tests.formats import SCENE, image, write_cocoa
+from tests.helpers import REPO, cli
 
 DEMO = REPO / "tests" / "data" / "cocoa_demo"
 WALL, CAR, PERSON, TREE, SIGN = SCENE

@@ -10,8 +10,8 @@ from amodal.data.fishbowl import FishbowlDataset
 from amodal.errors import DatasetError
 from amodal.eval.results import read_rows
 from amodal.sample import ObjectKey
-from tests.conftest import cli
 from tests.formats import FISHBOWL_FRAMES, fishbowl_frame, fishbowl_scene, write_fishbowl
+from tests.helpers import cli
 
 EVERY_FRAME = [
     ObjectKey(f"{video}/{t:05d}", fish)

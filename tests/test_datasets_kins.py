@@ -11,8 +11,8 @@ from amodal.data.kins import KinsDataset
 from amodal.errors import DatasetError
 from amodal.eval.results import read_rows
 from amodal.sample import ObjectKey
-from tests.conftest import cli
 from tests.formats import SCENE, image, write_kins
+from tests.helpers import cli
 
 THINGS = [t for t in SCENE if not t.stuff]
 

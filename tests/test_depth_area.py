@@ -9,7 +9,7 @@ from amodal.method.area import convex_hull_area
 from amodal.method.depth_area import DepthArea, occluders
 from amodal.models.depth import DepthEstimator, DepthModel
 from amodal.sample import Sample
-from tests.conftest import cli, composed
+from tests.helpers import cli, composed
 
 TARGET_NEARNESS = 5.0
 

@@ -18,7 +18,7 @@ import yaml
 from amodal.config import config_dir
 from amodal.eval.paper import compare, metric, parse_column
 from amodal.eval.report import RunRecord, find_runs, load_runs
-from tests.conftest import REPO, cli
+from tests.helpers import REPO, cli
 
 EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
 TINY = ["backbone=tiny_sd", "extractor=tiny_sam", "dataset=synthetic", "dataset.limit=4", "dataset.n_images=2",

@@ -5,7 +5,7 @@ import json
 
 from amodal.eval.report import find_runs, load_runs
 from amodal.eval.results import read_rows
-from tests.conftest import cli
+from tests.helpers import cli
 
 MODULE = '''
 """An inpainting area of my own: the hull of V, grown by `radius` pixels."""

@@ -17,7 +17,7 @@ from amodal.eval.metrics import summarize
 from amodal.eval.report import load_runs
 from amodal.eval.results import read_rows
 from amodal.method.external import ExternalPredictor
-from tests.conftest import REPO, cli, composed, write_png
+from tests.helpers import REPO, cli, composed, write_png
 
 DEMO = REPO / "tests" / "data" / "cocoa_demo"
 COCOA = ["dataset=cocoa", f"dataset.root={DEMO}", "output.pictures=0"]

@@ -16,7 +16,7 @@ from amodal.method.extract import ExtractionInput
 from amodal.method.segment import PointPromptExtractor, select_mask
 from amodal.models.sam import CHECKPOINTS, SamModel
 from amodal.models.sam2 import Sam2Model, sam2_config
-from tests.conftest import REPO, cli, composed
+from tests.helpers import REPO, cli, composed
 
 
 def extractor_from_config(name: str, tmp_path: Path, *overrides: str) -> PointPromptExtractor:

@@ -13,7 +13,7 @@ from amodal.data.cocoa import CocoaDataset
 from amodal.eval.report import load_run
 from amodal.eval.results import read_rows
 from amodal.sample import ObjectKey
-from tests.conftest import REPO, cli
+from tests.helpers import REPO, cli
 
 RUN = [
     "dataset.n_images=4",

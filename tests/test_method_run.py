@@ -8,7 +8,7 @@ from amodal.config import build
 from amodal.data.files import read_mask
 from amodal.errors import ModelNotFoundError
 from amodal.models import loading
-from tests.conftest import cli, composed
+from tests.helpers import cli, composed
 
 QUICK = ["experiment=quickstart", "dataset.n_images=1"]
 

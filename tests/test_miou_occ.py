@@ -16,7 +16,7 @@ from amodal.eval.report import find_runs, load_runs
 from amodal.eval.results import read_rows
 from amodal.eval.summary import bucket_figure
 from amodal.sample import ObjectKey
-from tests.conftest import REPO, cli
+from tests.helpers import REPO, cli
 
 DEMO = REPO / "tests" / "data" / "cocoa_demo"
 COCOA = ["dataset=cocoa", f"dataset.root={DEMO}", "output.pictures=0"]

@@ -11,7 +11,7 @@ from amodal.eval.paper import compare
 from amodal.eval.report import RunRecord
 from amodal.method.inpaint import DiffusionInpainter
 from amodal.models.loading import TinyPipeline
-from tests.conftest import cli, composed
+from tests.helpers import cli, composed
 
 BACKBONES = sorted(p.stem for p in (config_dir() / "backbone").glob("*.yaml"))
 EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))

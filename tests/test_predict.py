@@ -6,7 +6,7 @@ from PIL import Image
 
 from amodal.data.files import read_mask
 from amodal.data.synthetic import SyntheticDataset
-from tests.conftest import cli
+from tests.helpers import cli
 
 SCENE_AT = (200, 100)
 """Where the synthetic scene lies in the photo (x, y)."""

@@ -16,7 +16,7 @@ from amodal.eval.identity import differing, format_value
 from amodal.eval.paper import compare
 from amodal.eval.report import RunRecord, find_runs, load_run, load_runs
 from amodal.eval.summary import bucket_figure
-from tests.conftest import cli
+from tests.helpers import cli
 
 QUIET = ["logger=none", "output.progress=false"]
 
@@ -248,7 +248,7 @@ def hand_made_run(path, overrides, ious, shard=None):
     from omegaconf import OmegaConf
 
     from amodal.eval.metrics import BUCKETS, summarize
-    from tests.conftest import composed
+    from tests.helpers import composed
 
     with composed([*overrides, *([f"shard.index={shard[0]}", f"shard.count={shard[1]}"] if shard else [])],
                   path) as cfg:

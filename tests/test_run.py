@@ -13,7 +13,7 @@ import pytest
 from amodal.config import build
 from amodal.data.synthetic import SyntheticDataset
 from amodal.eval.results import read_rows
-from tests.conftest import REPO, cli, composed, write_png
+from tests.helpers import REPO, cli, composed, write_png
 
 LIMIT = ["dataset.n_images=4"]
 

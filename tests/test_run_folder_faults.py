@@ -16,8 +16,8 @@ from PIL import Image
 from amodal.data.files import mask_path, read_mask
 from amodal.errors import ConfigError
 from amodal.eval.results import read_rows, row_key
-from tests.conftest import cli
 from tests.formats import write_cocoa
+from tests.helpers import cli
 
 VISIBLE = ["method=visible", "dataset.n_images=1"]
 TINY = ["method=inpaint", "backbone=tiny_sd", "extractor=tiny_sam", "backbone.steps=2", "output.pictures=0"]
@@ -177,7 +177,7 @@ def test_a_component_of_ones_own_whose_code_changed_misses_the_cache(tmp_path):
     import sys
 
     import amodal
-    from tests.conftest import REPO
+    from tests.helpers import REPO
 
     module = tmp_path / "mine" / "my_inpainter.py"
     module.parent.mkdir()

@@ -9,7 +9,7 @@ import pytest
 from amodal.errors import ConfigError
 from amodal.eval.metrics import UNOCCLUDED
 from amodal.eval.results import read_rows
-from tests.conftest import REPO, cli
+from tests.helpers import REPO, cli
 
 DEMO = REPO / "tests" / "data" / "cocoa_demo"
 COCOA = ["dataset=cocoa", f"dataset.root={DEMO}", "output.pictures=0"]
@@ -75,7 +75,7 @@ def keys_of(rows: list[dict], scored: bool | None = None) -> list[tuple[str, str
 def whole_demo(tmp_path_factory):
     """The rows of method=visible over the whole demo, in dataset order."""
     from amodal.cli.run import evaluate
-    from tests.conftest import composed
+    from tests.helpers import composed
 
     run_dir = tmp_path_factory.mktemp("whole") / "run"
     with composed([*COCOA, "method=visible", "logger=none", "output.progress=false"], run_dir) as cfg:
