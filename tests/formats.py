@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from amodal.data.masks import encode
-from tests.conftest import write_png
+from tests.helpers import write_png
 
 H, W = 40, 60
 

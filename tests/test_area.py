@@ -86,7 +86,7 @@ def test_area_hull_builds_the_convex_hull_of_a_concave_v(tmp_path):
     class `area=hull` composes (not only the function it is meant to call) fills the V's notch, and only
     that: its bounding box would also take the two corners below the arms."""
     from amodal.config import build
-    from tests.conftest import composed
+    from tests.helpers import composed
 
     visible = mask_from([
         "#.......#",

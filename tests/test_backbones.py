@@ -13,7 +13,7 @@ from amodal.method.inpaint import DiffusionInpainter
 from amodal.models.loading import TinyPipeline
 from amodal.models.tiny import tiny_pipeline
 from amodal.seeding import torch_generator
-from tests.conftest import composed, condition_batch
+from tests.helpers import composed, condition_batch
 
 SIZE, STEPS = 64, 3
 LATENT_TOKENS = 64  # FLUX.1-Fill's packed latent channels, before the masked image's (64) and the mask's (256)

@@ -30,8 +30,8 @@ from amodal.data.masks import decode, encode
 from amodal.errors import ConfigError, DatasetError, SampleError
 from amodal.eval.evaluator import Evaluator
 from amodal.train.trainer import load_checkpoint, save_atomic
-from tests.conftest import REPO, cli, composed, write_png
 from tests.formats import SCENE, rect_mask
+from tests.helpers import REPO, composed, in_process, write_png
 
 CAR = SCENE[1]
 MARKER = "ran-code"
@@ -301,7 +301,7 @@ def test_a_bad_input_costs_one_line_and_no_finished_row(make, tmp_path, request,
         before = (case.run_dir / "results.jsonl").read_bytes()
         assert before
     case.spoil()
-    result = cli(*case.command)
+    result = in_process(*case.command)
     output = result.stdout + result.stderr
     assert result.returncode == case.status, output
     assert "Traceback" not in output

@@ -34,8 +34,8 @@ from amodal.method.external import ExternalPredictor
 from amodal.method.inpainted_cache import InpaintedImageCache
 from amodal.sample import ObjectKey
 from amodal.train.trainer import load_checkpoint
-from tests.conftest import REPO, cli, write_png
 from tests.formats import SCENE, rect_mask
+from tests.helpers import REPO, in_process, write_png
 
 CAR = SCENE[1]
 HOSTILE_IDS = ["..", ".", "", "/abs", "/etc/passwd", "a/../../b", "../x", "a\\..\\b", "x" * 300, "é" * 200]
@@ -347,8 +347,8 @@ def test_deeply_nested_json_is_one_line(tmp_path):
     path.write_text("[" * 200_000 + "]" * 200_000)
     with pytest.raises(DatasetError, match=f"{path} nests its JSON too deeply to read"):
         read_json(path)
-    result = cli("amodal-run", "dataset=cocoa", f"dataset.annotations={path}", f"dataset.images={tmp_path}",
-                 "method=visible", "logger=none", f"hydra.run.dir={tmp_path / 'run'}")
+    result = in_process("amodal-run", "dataset=cocoa", f"dataset.annotations={path}", f"dataset.images={tmp_path}",
+                        "method=visible", "logger=none", f"hydra.run.dir={tmp_path / 'run'}")
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2 and len(lines) == 1 and "nests its JSON too deeply" in lines[0], result.stderr
 
@@ -467,8 +467,8 @@ def test_two_images_of_one_stem_are_one_line_naming_both(folder_dataset, tmp_pat
     with pytest.raises(DatasetError, match="images: scene00001.jpg and scene00001.png are both image scene00001; "
                                            "keep one of them"):
         FolderDataset(str(folder_dataset)).keys()
-    result = cli("amodal-run", "dataset=folder", f"dataset.root={folder_dataset}", "method=visible", "logger=none",
-                 f"hydra.run.dir={tmp_path / 'run'}")
+    result = in_process("amodal-run", "dataset=folder", f"dataset.root={folder_dataset}", "method=visible",
+                        "logger=none", f"hydra.run.dir={tmp_path / 'run'}")
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2 and len(lines) == 1 and "are both image scene00001" in lines[0], result.stderr
     with pytest.raises(SampleError, match="scene00001.jpg and scene00001.png are both image scene00001"):

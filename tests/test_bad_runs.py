@@ -24,8 +24,8 @@ import pytest
 
 from amodal.eval.results import read_rows, row_key
 from amodal.lock import RunLock
-from tests.conftest import REPO, cli
 from tests.formats import write_cocoa
+from tests.helpers import REPO, cli, in_process
 
 QUIET = ["output.progress=false", "output.pictures=0"]
 SCENES = [*QUIET, "logger=none", "dataset.n_images=2"]
@@ -39,7 +39,7 @@ QUICK = [*QUIET, "logger=none", "experiment=quickstart", "dataset.n_images=1", "
 def base(tmp_path_factory) -> Path:
     """A finished run of 4 objects of VISIBLE, copied into a case's folder as the rows to keep."""
     run = tmp_path_factory.mktemp("base") / "run"
-    done = cli("amodal-run", *VISIBLE, "dataset.limit=4", f"hydra.run.dir={run}")
+    done = in_process("amodal-run", *VISIBLE, "dataset.limit=4", f"hydra.run.dir={run}")
     assert done.returncode == 0, done.stderr
     return run
 
@@ -70,7 +70,7 @@ def unfinished_and_torn(base: Path, tmp: Path) -> None:
 def merged_from_one_of_two_shards(base: Path, tmp: Path) -> None:
     """Shard 0 of 2 merged alone (--partial): the merged folder holds half of the objects."""
     shard = tmp / "shard"
-    done = cli("amodal-run", *VISIBLE, "shard.count=2", "shard.index=0", f"hydra.run.dir={shard}")
+    done = in_process("amodal-run", *VISIBLE, "shard.count=2", "shard.index=0", f"hydra.run.dir={shard}")
     assert done.returncode == 0, done.stderr
     merged = cli("amodal-merge", str(shard), "--out", str(tmp / "run"), "--partial")
     assert merged.returncode == 0, merged.stderr
@@ -124,7 +124,7 @@ def every_mask_whole_after_a_rerun(tmp: Path) -> None:
     from amodal.data.files import mask_path, read_mask
 
     assert len(read_rows(tmp / "run" / "results.jsonl")) < 11
-    again = cli("amodal-run", *VISIBLE, "output.save_masks=true", f"hydra.run.dir={tmp / 'run'}")
+    again = in_process("amodal-run", *VISIBLE, "output.save_masks=true", f"hydra.run.dir={tmp / 'run'}")
     assert again.returncode == 0, again.stderr
     rows = read_rows(tmp / "run" / "results.jsonl")
     assert len(rows) == 11
@@ -155,8 +155,8 @@ def weights_turn_nan_after_one_row(base: Path, tmp: Path) -> None:
     from safetensors.torch import load_file, save_file
 
     weights = shipped_weights(tmp)
-    done = cli("amodal-run", *QUICK, "dataset.limit=1", f"backbone.pipeline.model={weights}",
-               f"cache.dir={tmp / 'cache'}", f"hydra.run.dir={tmp / 'run'}")
+    done = in_process("amodal-run", *QUICK, "dataset.limit=1", f"backbone.pipeline.model={weights}",
+                      f"cache.dir={tmp / 'cache'}", f"hydra.run.dir={tmp / 'run'}")
     assert done.returncode == 0, done.stderr
     vae = weights / "vae" / "diffusion_pytorch_model.safetensors"
     tensors = load_file(vae)
@@ -166,7 +166,8 @@ def weights_turn_nan_after_one_row(base: Path, tmp: Path) -> None:
 
 def cache_entry_garbage(base: Path, tmp: Path) -> None:
     """A cache filled by a first run, one of whose entries is then overwritten with garbage."""
-    done = cli("amodal-run", *QUICK, "dataset.limit=2", f"cache.dir={tmp / 'cache'}", f"hydra.run.dir={tmp / 'first'}")
+    done = in_process("amodal-run", *QUICK, "dataset.limit=2", f"cache.dir={tmp / 'cache'}",
+                      f"hydra.run.dir={tmp / 'first'}")
     assert done.returncode == 0, done.stderr
     entry = sorted((tmp / "cache").rglob("*.png"))[0]
     entry.write_bytes(b"not a png" * 10)
@@ -189,12 +190,12 @@ def cache_dir_under_a_file(base: Path, tmp: Path) -> None:
 
 def the_corrected_run_starts(tmp: Path) -> None:
     assert not (tmp / "run" / "resume.json").exists()
-    again = cli("amodal-run", *VISIBLE, "dataset.limit=2", f"hydra.run.dir={tmp / 'run'}")
+    again = in_process("amodal-run", *VISIBLE, "dataset.limit=2", f"hydra.run.dir={tmp / 'run'}")
     assert again.returncode == 0, again.stderr
 
 
 def a_rerun_resumes_to_the_end(tmp: Path) -> None:
-    again = cli("amodal-run", *VISIBLE, f"hydra.run.dir={tmp / 'run'}")
+    again = in_process("amodal-run", *VISIBLE, f"hydra.run.dir={tmp / 'run'}")
     assert again.returncode == 0, again.stderr
     keys = [row_key(r) for r in read_rows(tmp / "run" / "results.jsonl")]
     assert len(keys) == len(set(keys)) == json.loads((tmp / "run" / "metrics.json").read_text())["counts"]["objects"]
@@ -367,13 +368,13 @@ def test_a_held_folder_is_refused_naming_the_holder_and_freed_when_it_ends(tmp_p
     run_dir.mkdir()
     with RunLock(run_dir) as lock:
         lock.claim()
-        refused = cli("amodal-run", *VISIBLE, f"hydra.run.dir={run_dir}")
+        refused = in_process("amodal-run", *VISIBLE, f"hydra.run.dir={run_dir}")
         assert refused.returncode == 2
         holder = json.loads((run_dir / "run.lock").read_text())
         assert f"is in use by another run (pid {holder['pid']} on {holder['host']}, started" in refused.stderr
         assert sorted(p.name for p in run_dir.iterdir()) == ["run.lock"]
     assert (run_dir / "run.lock").read_text() == ""  # the holder's name goes with the lock
-    assert cli("amodal-run", *VISIBLE, "dataset.limit=2", f"hydra.run.dir={run_dir}").returncode == 0
+    assert in_process("amodal-run", *VISIBLE, "dataset.limit=2", f"hydra.run.dir={run_dir}").returncode == 0
 
 
 def folder_hashes(folder: Path) -> dict[str, str]:
@@ -389,7 +390,7 @@ def test_a_refused_resume_leaves_every_file_of_the_folder_unchanged(base, tmp_pa
         (run_dir / "run.lock").unlink()
     before = folder_hashes(run_dir)
     assert {".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "resume.json"} <= before.keys()
-    refused = cli("amodal-run", *QUIET, "dataset.n_images=2", "method=area", f"hydra.run.dir={run_dir}")
+    refused = in_process("amodal-run", *QUIET, "dataset.n_images=2", "method=area", f"hydra.run.dir={run_dir}")
     assert refused.returncode == 2
     assert ('holds results of another config (differs in: method ("amodal.method.baselines.AreaPredictor" here vs '
             '"amodal.method.baselines.VisiblePredictor" in the folder)); resume with the same config or choose a new '

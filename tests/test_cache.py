@@ -4,7 +4,7 @@ import json
 
 from amodal.config import build
 from amodal.eval.results import read_rows
-from tests.conftest import cli, composed
+from tests.helpers import composed, in_process
 
 QUICK = ["experiment=quickstart", "dataset.n_images=1", "dataset.limit=2"]
 
@@ -60,8 +60,8 @@ def test_a_multirun_over_extractors_runs_the_diffusion_model_once_per_object(tmp
     """The issue's sweep, extractor=tiny_sam,tiny_sam2 in one process: the first job inpaints each object
     (a cache miss is one call of the diffusion pipeline), the second only reads x̂₀ back."""
     sweep = tmp_path / "sweep"
-    result = cli("amodal-run", "-m", *QUICK, "logger=none", "output.progress=false", f"cache.dir={tmp_path / 'c'}",
-                 "extractor=tiny_sam,tiny_sam2", f"hydra.sweep.dir={sweep}")
+    result = in_process("amodal-run", "-m", *QUICK, "logger=none", "output.progress=false",
+                        f"cache.dir={tmp_path / 'c'}", "extractor=tiny_sam,tiny_sam2", f"hydra.sweep.dir={sweep}")
     assert result.returncode == 0, result.stderr
     metrics = [json.loads((sweep / job / "metrics.json").read_text()) for job in "01"]
     assert [m["objects_inpainted"] for m in metrics] == [2, 0]

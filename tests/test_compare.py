@@ -21,7 +21,7 @@ from amodal.eval.compare import compare_runs
 from amodal.eval.metrics import BUCKETS, summarize
 from amodal.eval.pictures import COLOURS, overlay, tile_row
 from amodal.sample import ObjectKey
-from tests.conftest import cli, composed
+from tests.helpers import cli, composed, in_process
 
 
 @pytest.fixture(scope="module")
@@ -238,7 +238,7 @@ def test_without_saved_masks_the_comparison_is_written_and_the_gallery_explained
 
 
 def test_the_installed_command_runs_and_its_help_has_examples(two_runs, tmp_path):
-    help_text = cli("amodal-compare", "--help")
+    help_text = in_process("amodal-compare", "--help")
     assert help_text.returncode == 0 and "examples:" in help_text.stdout
     assert "amodal-compare outputs/runs/visible outputs/runs/area --out" in help_text.stdout
     result = cli("amodal-compare", *map(str, two_runs), "--out", str(tmp_path / "cmp"), "--gallery", "0")

@@ -10,7 +10,7 @@ from hydra.errors import MissingConfigException
 from omegaconf import OmegaConf
 
 from amodal.config import build, config_dir
-from tests.conftest import cli, composed
+from tests.helpers import cli, composed, in_process
 
 OVERLAYS = ("experiment", "variant", "debug")  # @package _global_ configs, tested in test_experiments.py and below
 # hydra/ holds launchers: not a group of amodal-run; paths/ holds folders, not a component
@@ -127,14 +127,14 @@ def test_debug_fast_is_a_few_objects_no_pictures_no_wandb_one_small_view(extra, 
 
 
 def test_debug_fast_runs(tmp_path):
-    result = cli("amodal-run", "debug=fast", "method=area", f"hydra.run.dir={tmp_path / 'run'}")
+    result = in_process("amodal-run", "debug=fast", "method=area", f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 0, result.stderr
     assert len((tmp_path / "run" / "results.jsonl").read_text().splitlines()) == 4
     assert not (tmp_path / "run" / "pictures").exists() and not (tmp_path / "run" / "wandb").exists()
 
 
 def test_help_lists_the_groups_of_amodal_run_and_not_the_training_config():
-    groups = cli("amodal-run", "--help").stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
+    groups = in_process("amodal-run", "--help").stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
     assert "area: depth, hull, rect" in groups and "debug: fast" in groups
     assert "train" not in groups
     backbones = ", ".join(options("backbone"))  # the shared conf/_backbone.yaml is no choice

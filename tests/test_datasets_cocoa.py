@@ -12,8 +12,8 @@ from amodal.data.cocoa import BsdsaDataset, CocoaDataset
 from amodal.errors import ConfigError, DatasetError
 from amodal.eval.results import read_rows
 from amodal.sample import ObjectKey
-from tests.conftest import REPO, cli
 from tests.formats import SCENE, image, write_cocoa
+from tests.helpers import REPO, in_process
 
 DEMO = REPO / "tests" / "data" / "cocoa_demo"
 WALL, CAR, PERSON, TREE, SIGN = SCENE
@@ -152,7 +152,7 @@ def test_a_single_per_image_file_loads_with_its_image_beside_it():
 
 
 def test_the_cli_scores_every_thing_region_of_the_demo(tmp_path):
-    result = cli(
+    result = in_process(
         "amodal-run",
         "dataset=cocoa",
         f"dataset.root={DEMO}",

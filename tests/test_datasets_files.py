@@ -8,7 +8,7 @@ import pytest
 
 from amodal.config import build
 from amodal.errors import DatasetError
-from tests.conftest import composed
+from tests.helpers import composed
 
 FILES = {  # dataset → (fixture, {option: path under the fixture's folder})
     "cocoa": ("cocoa_dataset", {"annotations": "annotations/COCO_amodal_val2014.json", "images": "val2014"}),

@@ -10,8 +10,8 @@ from amodal.data.fishbowl import FishbowlDataset
 from amodal.errors import DatasetError
 from amodal.eval.results import read_rows
 from amodal.sample import ObjectKey
-from tests.conftest import cli
 from tests.formats import FISHBOWL_FRAMES, fishbowl_frame, fishbowl_scene, write_fishbowl
+from tests.helpers import in_process
 
 EVERY_FRAME = [
     ObjectKey(f"{video}/{t:05d}", fish)
@@ -86,7 +86,7 @@ def test_a_missing_subset_list_is_one_line_and_loses_no_finished_work(run_app, f
     _, run_dir = run_app(*overrides)
     finished = (run_dir / "results.jsonl").read_bytes()
     (fishbowl_dataset / "test_files" / "test_subtest.csv").unlink()
-    result = cli("amodal-run", *overrides, "logger=none", f"hydra.run.dir={run_dir}")
+    result = in_process("amodal-run", *overrides, "logger=none", f"hydra.run.dir={run_dir}")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if "error" in line]
     assert errors == [

@@ -11,8 +11,8 @@ from amodal.data.kins import KinsDataset
 from amodal.errors import DatasetError
 from amodal.eval.results import read_rows
 from amodal.sample import ObjectKey
-from tests.conftest import cli
 from tests.formats import SCENE, image, write_kins
+from tests.helpers import in_process
 
 THINGS = [t for t in SCENE if not t.stuff]
 
@@ -118,7 +118,7 @@ def test_a_missing_image_skips_its_objects_and_the_run_goes_on(run_app, kins_dat
 
 
 def test_a_wrong_root_is_one_line_on_the_command_line(tmp_path):
-    result = cli(
+    result = in_process(
         "amodal-run",
         "dataset=kins",
         f"dataset.root={tmp_path}",

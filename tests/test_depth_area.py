@@ -9,7 +9,7 @@ from amodal.method.area import convex_hull_area
 from amodal.method.depth_area import DepthArea, occluders
 from amodal.models.depth import DepthEstimator, DepthModel
 from amodal.sample import Sample
-from tests.conftest import cli, composed
+from tests.helpers import composed, in_process
 
 TARGET_NEARNESS = 5.0
 
@@ -156,8 +156,8 @@ def test_area_depth_with_the_tiny_model_runs_and_matches_tiny_depth(run_app, tmp
 def test_missing_depth_model_is_one_line_and_exit_2(tmp_path):
     with pytest.raises(ModelNotFoundError, match="nobody/no-such-depth is not in the Hugging Face cache"):
         DepthArea(model="nobody/no-such-depth").check()
-    out = cli("amodal-run", "method=area", "area=depth", "area.model=nobody/no-such-depth", "logger=none",
-              "dataset.n_images=1", "dataset.size=128", "output.progress=false", f"hydra.run.dir={tmp_path}")
+    out = in_process("amodal-run", "method=area", "area=depth", "area.model=nobody/no-such-depth", "logger=none",
+                     "dataset.n_images=1", "dataset.size=128", "output.progress=false", f"hydra.run.dir={tmp_path}")
     assert out.returncode == 2 and "Traceback" not in out.stderr
     [line] = out.stderr.strip().splitlines()
     assert line.startswith("amodal-run: error: depth model nobody/no-such-depth")

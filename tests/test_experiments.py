@@ -18,7 +18,7 @@ import yaml
 from amodal.config import config_dir
 from amodal.eval.paper import compare, metric, parse_column
 from amodal.eval.runs import RunRecord, find_runs, load_runs
-from tests.conftest import REPO, cli
+from tests.helpers import REPO, in_process
 
 EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
 TINY = ["backbone=tiny_sd", "extractor=tiny_sam", "dataset=synthetic", "dataset.limit=4", "dataset.n_images=2",
@@ -40,8 +40,8 @@ def sweep_size(name: str) -> int:
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_runs_tiny_and_reports_beside_the_paper(name, tmp_path):
     sweep = tmp_path / "sweep"
-    result = cli("amodal-run", "-m", f"experiment={name}", *TINY, *EXTRA.get(name, []),
-                 f"cache.dir={tmp_path / 'cache'}", f"hydra.sweep.dir={sweep}")
+    result = in_process("amodal-run", "-m", f"experiment={name}", *TINY, *EXTRA.get(name, []),
+                        f"cache.dir={tmp_path / 'cache'}", f"hydra.sweep.dir={sweep}")
     assert result.returncode == 0, result.stderr[-3000:]
     runs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
     expected = 2 if name == "search" else sweep_size(name)
@@ -49,7 +49,7 @@ def test_every_experiment_runs_tiny_and_reports_beside_the_paper(name, tmp_path)
     for run in runs:
         assert json.loads((run / "metrics.json").read_text())["n"] == 4  # dataset.limit counts scored objects
     assert (sweep / "report" / "report.md").is_file() and (sweep / "report" / "buckets.png").is_file()
-    report = cli("amodal-report", str(sweep))
+    report = in_process("amodal-report", str(sweep))
     assert report.returncode == 0, report.stderr
     paper = yaml.safe_load((config_dir() / "experiment" / f"{name}.yaml").read_text()).get("paper") or []
     records = load_runs(find_runs([sweep]))

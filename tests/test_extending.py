@@ -5,7 +5,7 @@ import json
 
 from amodal.eval.results import read_rows
 from amodal.eval.runs import find_runs, load_runs
-from tests.conftest import cli
+from tests.helpers import in_process
 
 MODULE = '''
 """An inpainting area of my own: the hull of V, grown by `radius` pixels."""
@@ -41,9 +41,9 @@ def my_folder(tmp_path):
 def test_an_area_type_from_my_own_folder_sweeps_against_hull(tmp_path):
     mine = my_folder(tmp_path)
     sweep = tmp_path / "sweep"
-    result = cli("amodal-run", "-m", f"hydra.searchpath=[file://{mine / 'my_conf'}]", "method=area",
-                 "area=hull,grown_hull", "dataset.n_images=1", "logger=none", "output.progress=false",
-                 f"hydra.sweep.dir={sweep}", pythonpath=(mine,))
+    result = in_process("amodal-run", "-m", f"hydra.searchpath=[file://{mine / 'my_conf'}]", "method=area",
+                        "area=hull,grown_hull", "dataset.n_images=1", "logger=none", "output.progress=false",
+                        f"hydra.sweep.dir={sweep}", pythonpath=(mine,))
     assert result.returncode == 0, result.stderr[-2000:]
     hull, grown = ([r for r in read_rows(sweep / job / "results.jsonl") if "predicted_area" in r]  # occluded ones
                    for job in ("0", "1"))
@@ -55,11 +55,12 @@ def test_an_area_type_from_my_own_folder_sweeps_against_hull(tmp_path):
 def test_my_areas_parameters_enter_the_inpainting_cache_key(tmp_path):
     mine = my_folder(tmp_path)
     cache = tmp_path / "cache"
-    result = cli("amodal-run", "-m", f"hydra.searchpath=[file://{mine / 'my_conf'}]", "method=inpaint",
-                 "area=grown_hull", "area.radius=1,4", "backbone=tiny_sd", "backbone.steps=1", "extractor=tiny_sam",
-                 "dataset.n_images=1", "dataset.limit=1", "logger=none", "output.progress=false",
-                 "output.pictures=0", f"cache.dir={cache}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
-                 pythonpath=(mine,))
+    result = in_process("amodal-run", "-m", f"hydra.searchpath=[file://{mine / 'my_conf'}]", "method=inpaint",
+                        "area=grown_hull", "area.radius=1,4", "backbone=tiny_sd", "backbone.steps=1",
+                        "extractor=tiny_sam", "dataset.n_images=1", "dataset.limit=1", "logger=none",
+                        "output.progress=false", "output.pictures=0", f"cache.dir={cache}",
+                        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                        pythonpath=(mine,))
     assert result.returncode == 0, result.stderr[-2000:]
     settings = [json.loads(p.read_text()) for p in sorted(cache.glob("*/settings.json"))]
     assert sorted(s["area"]["radius"] for s in settings) == [1, 4]  # two radii, two cache folders

@@ -17,7 +17,7 @@ from amodal.eval.metrics import summarize
 from amodal.eval.results import read_rows
 from amodal.eval.runs import load_runs
 from amodal.method.external import ExternalPredictor
-from tests.conftest import REPO, cli, composed, write_png
+from tests.helpers import REPO, cli, composed, in_process, write_png
 
 DEMO = REPO / "tests" / "data" / "cocoa_demo"
 COCOA = ["dataset=cocoa", f"dataset.root={DEMO}", "output.pictures=0"]
@@ -215,7 +215,7 @@ def test_exported_visible_masks_scored_as_predictions_equal_method_visible(run_a
 
 def test_the_installed_commands_export_and_refuse_a_bad_results_file_in_one_line(tmp_path):
     out = tmp_path / "objects.json"
-    helped = cli("amodal-export", "--help")
+    helped = in_process("amodal-export", "--help")
     assert helped.returncode == 0 and "amodal-export dataset=cocoa" in helped.stdout
     done = cli("amodal-export", "dataset=cocoa", f"dataset.root={DEMO}", "dataset.limit=10", f"out={out}")
     assert done.returncode == 0, done.stderr
@@ -224,8 +224,8 @@ def test_the_installed_commands_export_and_refuse_a_bad_results_file_in_one_line
     assert sum(exported["left_out"].values()) > 0
     bad = tmp_path / "bad.json"
     bad.write_text('{"image_id": 1}')
-    refused = cli("amodal-run", *COCOA, "method=external", f"method.predictions={bad}", "logger=none",
-                  f"hydra.run.dir={tmp_path / 'run'}")
+    refused = in_process("amodal-run", *COCOA, "method=external", f"method.predictions={bad}", "logger=none",
+                         f"hydra.run.dir={tmp_path / 'run'}")
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines() == [
         f"amodal-run: error: method.predictions={bad} holds an object, not a list of results: write "

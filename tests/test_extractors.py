@@ -16,7 +16,7 @@ from amodal.method.extract import ExtractionInput
 from amodal.method.segment import PointPromptExtractor, select_mask
 from amodal.models.sam import CHECKPOINTS, SamModel
 from amodal.models.sam2 import Sam2Model, sam2_config
-from tests.conftest import REPO, cli, composed
+from tests.helpers import REPO, composed, in_process
 
 
 def extractor_from_config(name: str, tmp_path: Path, *overrides: str) -> PointPromptExtractor:
@@ -136,8 +136,8 @@ def test_a_broken_checkpoint_file_is_one_line(tmp_path):
 @pytest.mark.parametrize("method,file", [("sam_modal", "sam_vit_h_4b8939.pth"),
                                          ("sam2_modal", "sam2.1_hiera_large.pt")])
 def test_cli_without_checkpoint_says_one_line_and_exits_2(method, file, tmp_path):
-    out = cli("amodal-run", f"method={method}", f"extractor.model.checkpoint=/nowhere/{file}", "logger=none",
-              "dataset.n_images=1", "output.progress=false", f"hydra.run.dir={tmp_path / 'run'}")
+    out = in_process("amodal-run", f"method={method}", f"extractor.model.checkpoint=/nowhere/{file}", "logger=none",
+                     "dataset.n_images=1", "output.progress=false", f"hydra.run.dir={tmp_path / 'run'}")
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr
     [line] = out.stderr.strip().splitlines()
@@ -147,9 +147,9 @@ def test_cli_without_checkpoint_says_one_line_and_exits_2(method, file, tmp_path
 
 def test_sweep_over_both_tiny_extractors_runs_in_one_process(tmp_path):
     sweep = tmp_path / "sweep"
-    out = cli("amodal-run", "-m", "method=sam_modal", "extractor=tiny_sam,tiny_sam2", "logger=none",
-              "dataset.n_images=1", "dataset.size=256", "dataset.limit=3", "output.progress=false",
-              f"hydra.sweep.dir={sweep}")
+    out = in_process("amodal-run", "-m", "method=sam_modal", "extractor=tiny_sam,tiny_sam2", "logger=none",
+                     "dataset.n_images=1", "dataset.size=256", "dataset.limit=3", "output.progress=false",
+                     f"hydra.sweep.dir={sweep}")
     assert out.returncode == 0, out.stderr
     assert "Launching 2 jobs locally" in out.stdout + out.stderr
     rows = {}

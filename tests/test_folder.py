@@ -3,7 +3,7 @@ import pytest
 
 from amodal.data.folder import FolderDataset
 from amodal.errors import DatasetError
-from tests.conftest import write_png
+from tests.helpers import write_png
 
 
 def test_folder_dataset_reads_images_and_masks(folder_dataset):

@@ -9,7 +9,7 @@ from amodal.method.inpaint import DiffusionInpainter
 from amodal.models.loading import PretrainedPipeline, TinyPipeline
 from amodal.models.pipelines import PIPELINES
 from amodal.models.tiny import tiny_pipeline
-from tests.conftest import condition_batch
+from tests.helpers import condition_batch
 
 FAMILIES = list(PIPELINES)
 SEES_MASK = {"sd", "sdxl", "flux_fill"}  # the denoiser takes M: eq. 11 acts

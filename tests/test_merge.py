@@ -13,7 +13,7 @@ from amodal.data.cocoa import CocoaDataset
 from amodal.eval.results import read_rows
 from amodal.eval.runs import load_run
 from amodal.sample import ObjectKey
-from tests.conftest import REPO, cli
+from tests.helpers import REPO, in_process
 
 RUN = [
     "dataset.n_images=4",
@@ -29,9 +29,9 @@ RUN = [
 def runs(tmp_path_factory):
     """An unsharded run and the same run as 4 shards of one multirun (the CLI, as users run it)."""
     root = tmp_path_factory.mktemp("runs")
-    whole = cli("amodal-run", *RUN, f"hydra.run.dir={root / 'whole'}")
+    whole = in_process("amodal-run", *RUN, f"hydra.run.dir={root / 'whole'}")
     assert whole.returncode == 0, whole.stderr
-    sweep = cli(
+    sweep = in_process(
         "amodal-run",
         "-m",
         "shard.index=range(0,4)",

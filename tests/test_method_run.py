@@ -8,7 +8,7 @@ from amodal.config import build
 from amodal.data.files import read_mask
 from amodal.errors import ModelNotFoundError
 from amodal.models import loading
-from tests.conftest import cli, composed
+from tests.helpers import cli, composed, in_process
 
 QUICK = ["experiment=quickstart", "dataset.n_images=1"]
 
@@ -41,8 +41,9 @@ def test_same_seed_same_masks_and_batches_match_one_by_one(run_app, tmp_path):
 
 def test_sweeps_over_backgrounds_and_areas(tmp_path):
     for sweep, values in (("background", "histogram,white,black"), ("area", "hull,rect")):
-        result = cli("amodal-run", "-m", *QUICK, "dataset.limit=2", "logger=none", "output.progress=false",
-                     f"cache.dir={tmp_path / 'cache'}", f"{sweep}={values}", f"hydra.sweep.dir={tmp_path / sweep}")
+        result = in_process("amodal-run", "-m", *QUICK, "dataset.limit=2", "logger=none", "output.progress=false",
+                            f"cache.dir={tmp_path / 'cache'}", f"{sweep}={values}",
+                            f"hydra.sweep.dir={tmp_path / sweep}")
         assert result.returncode == 0, result.stderr
         assert len(list((tmp_path / sweep).glob("*/metrics.json"))) == len(values.split(","))
 

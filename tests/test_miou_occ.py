@@ -16,7 +16,7 @@ from amodal.eval.plot import bucket_figure
 from amodal.eval.results import read_rows
 from amodal.eval.runs import find_runs, load_runs
 from amodal.sample import ObjectKey
-from tests.conftest import REPO, cli
+from tests.helpers import REPO, in_process
 
 DEMO = REPO / "tests" / "data" / "cocoa_demo"
 COCOA = ["dataset=cocoa", f"dataset.root={DEMO}", "output.pictures=0"]
@@ -35,8 +35,8 @@ def c2f_hidden_iou(predicted: np.ndarray, amodal: np.ndarray, visible: np.ndarra
 def area_run(tmp_path_factory):
     """method=area on the COCO-A demo, its masks saved."""
     run_dir = tmp_path_factory.mktemp("area") / "run"
-    result = cli("amodal-run", *COCOA, "method=area", "output.save_masks=true", "logger=none",
-                 "output.progress=false", f"hydra.run.dir={run_dir}")
+    result = in_process("amodal-run", *COCOA, "method=area", "output.save_masks=true", "logger=none",
+                        "output.progress=false", f"hydra.run.dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
 
@@ -74,7 +74,7 @@ def test_categories_of_the_cocoa_demo_and_the_report_by_category(area_run):
     for name, ious in by_name.items():
         assert metrics["categories"][name]["n"] == len(ious)
         assert metrics["categories"][name]["miou"] == pytest.approx(sum(ious) / len(ious), abs=1e-12)
-    report = cli("amodal-report", str(area_run), "--by", "category")
+    report = in_process("amodal-report", str(area_run), "--by", "category")
     assert report.returncode == 0, report.stderr
     table = [line.split("|")[1:-1] for line in report.stdout.splitlines() if line.startswith("| ")]
     header, *body = [[cell.strip() for cell in line] for line in table]
@@ -83,7 +83,7 @@ def test_categories_of_the_cocoa_demo_and_the_report_by_category(area_run):
     for name, cell in body[:-1]:
         ious = by_name[name]
         assert cell == f"{100 * sum(ious) / len(ious):.1f} (n={len(ious)})"
-    hidden = cli("amodal-report", str(area_run), "--by", "category", "--metric", "miou_occ")
+    hidden = in_process("amodal-report", str(area_run), "--by", "category", "--metric", "miou_occ")
     assert hidden.returncode == 0, hidden.stderr
     assert f"| all | {100 * metrics['miou_occ']:.1f} (n={metrics['n_occ']}) |" in hidden.stdout
 
@@ -92,7 +92,7 @@ def test_the_report_refuses_by_category_when_no_run_names_one(run_app):
     _, run_dir = run_app("method=visible", "dataset.n_images=1")
     results = run_dir / "results.jsonl"  # as a dataset that names no category writes it
     results.write_text("".join(json.dumps({**r, "category": ""}) + "\n" for r in read_rows(results)))
-    report = cli("amodal-report", str(run_dir), "--by", "category")
+    report = in_process("amodal-report", str(run_dir), "--by", "category")
     assert report.returncode == 2 and "none of the runs names categories" in report.stderr
     assert "Traceback" not in report.stderr
 
@@ -100,7 +100,7 @@ def test_the_report_refuses_by_category_when_no_run_names_one(run_app):
 def test_the_runs_table_and_the_plot_carry_miou_occ(area_run, tmp_path):
     metrics = json.loads((area_run / "metrics.json").read_text())
     out = tmp_path / "report"
-    report = cli("amodal-report", str(area_run), "--out", str(out), "--metric", "miou_occ")
+    report = in_process("amodal-report", str(area_run), "--out", str(out), "--metric", "miou_occ")
     assert report.returncode == 0, report.stderr
     assert (out / "buckets.png").is_file()
     header, _, row = [line.split("|")[1:-1] for line in report.stdout.splitlines() if line.startswith("|")][:3]
@@ -125,7 +125,7 @@ def test_an_old_run_folder_without_iou_occ_reports_it_empty_not_zero(area_run, t
     (old / "metrics.json").write_text(json.dumps({k: v for k, v in metrics.items()
                                                   if k not in ("miou_occ", "n_occ", "categories")}))
     out = tmp_path / "report"
-    report = cli("amodal-report", str(old), "--out", str(out), "--metric", "miou_occ")
+    report = in_process("amodal-report", str(old), "--out", str(out), "--metric", "miou_occ")
     assert report.returncode == 0, report.stderr
     header, _, row = [line.split("|")[1:-1] for line in report.stdout.splitlines() if line.startswith("|")][:3]
     header, row = [c.strip() for c in header], [c.strip() for c in row]
@@ -134,7 +134,7 @@ def test_an_old_run_folder_without_iou_occ_reports_it_empty_not_zero(area_run, t
     (table,) = csv.DictReader(io.StringIO((out / "runs.csv").read_text()))
     assert table["miou_occ"] == "" and table["n_occ"] == "" and table["miou"] != ""
     (old / "results.jsonl").unlink()  # only an old metrics.json left
-    again = cli("amodal-report", str(old))
+    again = in_process("amodal-report", str(old))
     assert again.returncode == 0, again.stderr
     header, _, row = [line.split("|")[1:-1] for line in again.stdout.splitlines() if line.startswith("|")][:3]
     assert [c.strip() for c in row][[c.strip() for c in header].index("mIoU_occ")] == "–"

@@ -12,7 +12,7 @@ from amodal.errors import ConfigError, ModelNotFoundError
 from amodal.eval.results import read_rows
 from amodal.method.external import ExternalPredictor
 from amodal.method.modal import ModalPredictor
-from tests.conftest import composed, write_png
+from tests.helpers import composed, write_png
 
 ONE = ["dataset.n_images=1", "dataset.size=128"]
 

@@ -11,7 +11,7 @@ from amodal.eval.paper import compare
 from amodal.eval.runs import RunRecord
 from amodal.method.inpaint import DiffusionInpainter
 from amodal.models.loading import TinyPipeline
-from tests.conftest import cli, composed
+from tests.helpers import composed, in_process
 
 BACKBONES = sorted(p.stem for p in (config_dir() / "backbone").glob("*.yaml"))
 EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
@@ -30,10 +30,10 @@ def test_eq9_follows_s_by_default_and_unties_when_set(tmp_path):
 
 
 def test_the_cli_shows_eq9_tied_to_s():
-    job = cli("amodal-run", "backbone=sd15", "backbone.s=0.45", "--cfg", "job")
+    job = in_process("amodal-run", "backbone=sd15", "backbone.s=0.45", "--cfg", "job")
     assert job.returncode == 0, job.stderr[-2000:]
     assert "object_noise: ${backbone.s}" in job.stdout and "  s: 0.45" in job.stdout
-    job = cli("amodal-run", "backbone=sd15", "backbone.s=0.45", "--cfg", "job", "--resolve")
+    job = in_process("amodal-run", "backbone=sd15", "backbone.s=0.45", "--cfg", "job", "--resolve")
     assert "object_noise: 0.45" in job.stdout
 
 
@@ -81,7 +81,7 @@ def test_every_flux_row_of_the_paper_runs_in_8_bits(experiment, variant, tmp_pat
 
 
 def test_the_cli_shows_flux_in_8_bits_with_its_keys():
-    job = cli("amodal-run", "variant=ours_flux", "--cfg", "job")
+    job = in_process("amodal-run", "variant=ours_flux", "--cfg", "job")
     assert job.returncode == 0, job.stderr[-2000:]
     for line in ("quantize: qint8", "resolution: 512", "max_sequence_length: 256", "strength: 1.0"):
         assert line in job.stdout

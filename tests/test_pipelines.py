@@ -11,7 +11,7 @@ from amodal.method.families import FAMILIES
 from amodal.models.loading import PretrainedPipeline, TinyPipeline, pipeline_class
 from amodal.models.pipelines import PIPELINES, PipelineFamily
 from amodal.models.tiny import tiny_pipeline, tiny_sd
-from tests.conftest import composed
+from tests.helpers import composed
 
 
 def test_every_backbone_config_names_a_family_of_the_table_and_every_family_has_one(tmp_path):

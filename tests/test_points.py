@@ -119,7 +119,7 @@ def concave_scene():
 
 def extractor_from_config(name: str, tmp_path):
     from amodal.config import build
-    from tests.conftest import composed
+    from tests.helpers import composed
 
     with composed([f"extractor={name}", "runtime.device=cpu"], tmp_path) as cfg:
         return build(cfg.extractor, "extractor")
@@ -176,7 +176,7 @@ def test_the_method_hands_the_extractor_v_not_m(tmp_path, monkeypatch):
     from amodal.config import build
     from amodal.method.pipeline import InpaintPredictor
     from amodal.sample import Sample
-    from tests.conftest import composed
+    from tests.helpers import composed
 
     scene = concave_scene()
     with composed(["method=inpaint", "area=hull", "backbone=tiny_sd", "extractor=tiny_sam", "runtime.device=cpu",

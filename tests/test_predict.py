@@ -6,7 +6,7 @@ from PIL import Image
 
 from amodal.data.files import read_mask
 from amodal.data.synthetic import SyntheticDataset
-from tests.conftest import cli
+from tests.helpers import cli, in_process
 
 SCENE_AT = (200, 100)
 """Where the synthetic scene lies in the photo (x, y)."""
@@ -57,17 +57,17 @@ def test_greyscale_image_and_bad_masks_are_handled(tmp_path):
     mask = np.zeros((50, 70), np.uint8)
     mask[10:30, 10:40] = 1
     Image.fromarray(mask).save(tmp_path / "m.png")
-    ok = cli("amodal-predict", f"image={tmp_path / 'grey.png'}", f"visible={tmp_path / 'm.png'}",
-             f"out={tmp_path / 'o'}", "method=area")
+    ok = in_process("amodal-predict", f"image={tmp_path / 'grey.png'}", f"visible={tmp_path / 'm.png'}",
+                    f"out={tmp_path / 'o'}", "method=area")
     assert ok.returncode == 0, ok.stderr
     assert read_mask(tmp_path / "o" / "grey_amodal.png").sum() == 20 * 30
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "small.png")
-    wrong = cli("amodal-predict", f"image={tmp_path / 'grey.png'}", f"visible={tmp_path / 'small.png'}",
-                f"out={tmp_path / 'o'}", "method=area")
+    wrong = in_process("amodal-predict", f"image={tmp_path / 'grey.png'}", f"visible={tmp_path / 'small.png'}",
+                       f"out={tmp_path / 'o'}", "method=area")
     assert wrong.returncode == 2 and "20×20" in wrong.stderr and "Traceback" not in wrong.stderr
     Image.fromarray(np.zeros((50, 70), np.uint8)).save(tmp_path / "empty.png")
-    empty = cli("amodal-predict", f"image={tmp_path / 'grey.png'}", f"visible={tmp_path / 'empty.png'}",
-                f"out={tmp_path / 'o'}", "method=area")
+    empty = in_process("amodal-predict", f"image={tmp_path / 'grey.png'}", f"visible={tmp_path / 'empty.png'}",
+                       f"out={tmp_path / 'o'}", "method=area")
     assert empty.returncode == 2 and "is empty" in empty.stderr
 
 
@@ -80,8 +80,8 @@ def test_the_overlay_shows_what_the_method_added_in_a_colour_of_its_own(tmp_path
     visible = np.zeros((96, 128), bool)
     visible[20:70, 20:40] = visible[50:70, 20:100] = True
     Image.fromarray(visible.astype(np.uint8) * 255).save(tmp_path / "l.png")
-    result = cli("amodal-predict", f"image={tmp_path / 'grey.png'}", f"visible={tmp_path / 'l.png'}",
-                 f"out={tmp_path / 'o'}", "method=area")
+    result = in_process("amodal-predict", f"image={tmp_path / 'grey.png'}", f"visible={tmp_path / 'l.png'}",
+                        f"out={tmp_path / 'o'}", "method=area")
     assert result.returncode == 0, result.stderr
     overlay = np.asarray(Image.open(tmp_path / "o" / "grey_overlay.png"))
     added = read_mask(tmp_path / "o" / "grey_amodal.png") & ~visible

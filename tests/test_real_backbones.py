@@ -16,7 +16,7 @@ from amodal.config import build
 from amodal.data.synthetic import SyntheticDataset
 from amodal.models.loading import PretrainedPipeline
 from amodal.seeding import object_seed
-from tests.conftest import composed
+from tests.helpers import composed
 
 BACKBONES = {  # name: (family, hub id, needs a GPU)
     "sd15": ("sd", "benjamin-paine/stable-diffusion-v1-5-inpainting", False),

@@ -16,7 +16,7 @@ from amodal.eval.identity import differing, format_value
 from amodal.eval.paper import compare
 from amodal.eval.plot import bucket_figure
 from amodal.eval.runs import RunRecord, find_runs, load_run, load_runs
-from tests.conftest import cli
+from tests.helpers import in_process
 
 QUIET = ["logger=none", "output.progress=false"]
 
@@ -30,10 +30,10 @@ def test_the_same_sweep_in_two_orders_gives_identical_paper_tables(tmp_path, coc
     reports = {}
     for order in ("hull,rect", "rect,hull"):
         sweep = tmp_path / order.replace(",", "-")
-        result = cli("amodal-run", "-m", "experiment=area_as_prediction", "dataset=cocoa",
-                     f"dataset.root={cocoa_dataset}", f"area={order}", *QUIET, f"hydra.sweep.dir={sweep}")
+        result = in_process("amodal-run", "-m", "experiment=area_as_prediction", "dataset=cocoa",
+                            f"dataset.root={cocoa_dataset}", f"area={order}", *QUIET, f"hydra.sweep.dir={sweep}")
         assert result.returncode == 0, result.stderr[-2000:]
-        report = cli("amodal-report", str(sweep), "--out", str(tmp_path / f"report-{sweep.name}"))
+        report = in_process("amodal-report", str(sweep), "--out", str(tmp_path / f"report-{sweep.name}"))
         assert report.returncode == 0, report.stderr
         (warning,) = [line for line in report.stderr.splitlines() if "warning" in line]
         assert f"{sweep.name}/0, {sweep.name}/1" in warning and "Table S2, row 'COCO-A'" in warning
@@ -90,11 +90,11 @@ def two_sweeps(tmp_path_factory):
     """first: method=area,visible × eval.include_unoccluded=true,false (with a backbone.s that acts on
     neither method and a logger that acts on nothing); second: one run with area=rect."""
     root = tmp_path_factory.mktemp("sweeps")
-    first = cli("amodal-run", "-m", "method=area,visible", "eval.include_unoccluded=true,false", "backbone.s=0.1",
-                *QUIET, "dataset.n_images=1", f"hydra.sweep.dir={root / 'first'}")
+    first = in_process("amodal-run", "-m", "method=area,visible", "eval.include_unoccluded=true,false",
+                       "backbone.s=0.1", *QUIET, "dataset.n_images=1", f"hydra.sweep.dir={root / 'first'}")
     assert first.returncode == 0, first.stderr[-2000:]
-    second = cli("amodal-run", "-m", "method=area", "area=rect", *QUIET, "dataset.n_images=1",
-                 f"hydra.sweep.dir={root / 'second'}")
+    second = in_process("amodal-run", "-m", "method=area", "area=rect", *QUIET, "dataset.n_images=1",
+                        f"hydra.sweep.dir={root / 'second'}")
     assert second.returncode == 0, second.stderr[-2000:]
     return root
 
@@ -105,7 +105,7 @@ def markdown_rows(text: str) -> list[list[str]]:
 
 
 def test_columns_are_the_settings_that_acted_and_runs_are_labelled_by_sweep(two_sweeps):
-    report = cli("amodal-report", str(two_sweeps / "first"), str(two_sweeps / "second"))
+    report = in_process("amodal-report", str(two_sweeps / "first"), str(two_sweeps / "second"))
     assert report.returncode == 0, report.stderr
     header, *rows = markdown_rows(report.stdout)
     assert header[:4] == ["run", "method", "area", "eval.include_unoccluded"]  # no backbone.s, logger, output
@@ -116,7 +116,7 @@ def test_columns_are_the_settings_that_acted_and_runs_are_labelled_by_sweep(two_
 
 def test_every_miou_has_its_n_in_markdown_csv_and_latex(two_sweeps, tmp_path):
     out = tmp_path / "report"
-    report = cli("amodal-report", str(two_sweeps / "first"), "--out", str(out))
+    report = in_process("amodal-report", str(two_sweeps / "first"), "--out", str(out))
     assert report.returncode == 0, report.stderr
     metrics = [json.loads((two_sweeps / "first" / str(i) / "metrics.json").read_text()) for i in range(4)]
     header, *rows = markdown_rows((out / "report.md").read_text())
@@ -139,7 +139,7 @@ def test_every_miou_has_its_n_in_markdown_csv_and_latex(two_sweeps, tmp_path):
 
 def test_latex_is_a_booktabs_table_with_a_caption_and_right_aligned_numbers(two_sweeps, tmp_path):
     out = tmp_path / "report"
-    assert cli("amodal-report", str(two_sweeps / "first"), "--out", str(out)).returncode == 0
+    assert in_process("amodal-report", str(two_sweeps / "first"), "--out", str(out)).returncode == 0
     latex = (out / "runs.tex").read_text()
     assert latex.index(r"\begin{table}") < latex.index(r"\caption{mIoU") < latex.index(r"\begin{tabular}")
     assert r"\toprule" in latex and r"\midrule" in latex and r"\bottomrule" in latex and r"\end{table}" in latex
@@ -231,7 +231,7 @@ def test_a_real_sweep_plots_with_paper_references(two_sweeps, tmp_path):
 
 
 def test_report_help_is_whole():
-    result = cli("amodal-report", "--help")
+    result = in_process("amodal-report", "--help")
     assert result.returncode == 0
     description = result.stdout.split("positional arguments")[0]
     assert "with our numbers beside them; a plot." in " ".join(description.split())
@@ -248,7 +248,7 @@ def hand_made_run(path, overrides, ious, shard=None):
     from omegaconf import OmegaConf
 
     from amodal.eval.metrics import BUCKETS, summarize
-    from tests.conftest import composed
+    from tests.helpers import composed
 
     with composed([*overrides, *([f"shard.index={shard[0]}", f"shard.count={shard[1]}"] if shard else [])],
                   path) as cfg:
@@ -285,7 +285,7 @@ def test_a_report_over_two_studies_shows_both_paper_tables_whatever_the_order(tw
     the other not even under "Not run here"."""
     files = {}
     for name, order in (("first", ["area", "ablation"]), ("second", ["ablation", "area"])):
-        report = cli("amodal-report", *(str(two_studies / o) for o in order), "--out", str(tmp_path / name))
+        report = in_process("amodal-report", *(str(two_studies / o) for o in order), "--out", str(tmp_path / name))
         assert report.returncode == 0, report.stderr
         text = (tmp_path / name / "report.md").read_text()
         assert "**Table 7**" in text and "**Table S3**" in text
@@ -298,7 +298,7 @@ def test_a_report_over_two_studies_shows_both_paper_tables_whatever_the_order(tw
 def test_every_cell_of_tiny_runs_is_marked_not_comparable_with_what_differs(two_studies, tmp_path):
     """Before, `variant=ours_sd15 backbone=tiny_sd extractor=tiny_sam` filled the paper's "SD1.5 R" with
     random-weight numbers and said nothing."""
-    report = cli("amodal-report", str(two_studies), "--out", str(tmp_path))
+    report = in_process("amodal-report", str(two_studies), "--out", str(tmp_path))
     assert report.returncode == 0, report.stderr
     rows = list(csv.DictReader(io.StringIO((tmp_path / "paper.csv").read_text())))
     filled = [r for r in rows if r["ours"]]
@@ -326,7 +326,7 @@ def test_every_cell_of_tiny_runs_is_marked_not_comparable_with_what_differs(two_
 
 
 def test_the_settings_all_runs_share_are_said_above_the_runs_table_and_in_the_plot(two_studies, tmp_path):
-    report = cli("amodal-report", str(two_studies), "--out", str(tmp_path))
+    report = in_process("amodal-report", str(two_studies), "--out", str(tmp_path))
     assert report.returncode == 0, report.stderr
     text = (tmp_path / "report.md").read_text()
     line = "Held constant: dataset cocoa (root cocoa-demo), extractor tiny_sam, limit 4, seed 0, dtype auto."
@@ -365,14 +365,14 @@ def test_shards_are_not_runs_and_the_report_says_how_to_merge_them(tmp_path):
     for index in range(2):
         hand_made_run(sweep / str(index), ["method=area", "dataset.n_images=1"], [0.5 + 0.1 * index],
                       shard=(index, 3))
-    alone = cli("amodal-report", str(sweep))
+    alone = in_process("amodal-report", str(sweep))
     assert alone.returncode == 2
     assert f"2 of the 3 shards of one run (shards/0, shards/1) are left out of the tables; report the run " \
            f"they split: amodal-merge {sweep} --out {sweep}-merged --partial && amodal-report {sweep}-merged" \
            in alone.stderr  # --partial: shard 2 is not there
     assert "Traceback" not in alone.stderr and "error: only shards here" in alone.stderr
     hand_made_run(tmp_path / "runs" / "0", ["method=visible", "dataset.n_images=1"], [0.4])
-    both = cli("amodal-report", str(sweep), str(tmp_path / "runs"))
+    both = in_process("amodal-report", str(sweep), str(tmp_path / "runs"))
     assert both.returncode == 0, both.stderr
     header, *rows = markdown_rows(both.stdout)
     assert [r[0] for r in rows] == ["runs/0"] and "amodal-merge" in both.stdout

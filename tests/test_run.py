@@ -13,7 +13,7 @@ import pytest
 from amodal.config import build
 from amodal.data.synthetic import SyntheticDataset
 from amodal.eval.results import read_rows
-from tests.conftest import REPO, cli, composed, write_png
+from tests.helpers import REPO, cli, composed, in_process, write_png
 
 LIMIT = ["dataset.n_images=4"]
 
@@ -67,7 +67,7 @@ def test_results_rows_hold_the_contract_fields(run_app):
 
 def test_a_run_killed_halfway_resumes_to_the_same_rows_and_metrics(tmp_path):
     args = ["amodal-run", "logger=none", "method=oracle", "dataset.n_images=10", "output.progress=false"]
-    reference = cli(*args, f"hydra.run.dir={tmp_path / 'ref'}")
+    reference = in_process(*args, f"hydra.run.dir={tmp_path / 'ref'}")
     assert reference.returncode == 0, reference.stderr
     run_dir = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
@@ -83,7 +83,7 @@ def test_a_run_killed_halfway_resumes_to_the_same_rows_and_metrics(tmp_path):
     done_before = len(read_rows(results))
     total = len(read_rows(tmp_path / "ref" / "results.jsonl"))
     assert 0 < done_before < total, "the run should have been killed halfway"
-    resumed = cli(*args, f"hydra.run.dir={run_dir}")
+    resumed = in_process(*args, f"hydra.run.dir={run_dir}")
     assert resumed.returncode == 0, resumed.stderr
     rows = read_rows(results)
     keys = [(r["image_id"], r["object_id"]) for r in rows]
@@ -104,8 +104,8 @@ def test_resuming_with_another_config_is_refused(run_app, tmp_path):
 
 def test_multirun_sweep_and_report(tmp_path):
     sweep = tmp_path / "sweep"
-    result = cli("amodal-run", "-m", "logger=none", "method=area", "area=hull,rect,visible", "dataset.n_images=2",
-                 "output.progress=false", f"hydra.sweep.dir={sweep}")
+    result = in_process("amodal-run", "-m", "logger=none", "method=area", "area=hull,rect,visible",
+                        "dataset.n_images=2", "output.progress=false", f"hydra.sweep.dir={sweep}")
     assert result.returncode == 0, result.stderr
     report = cli("amodal-report", str(sweep), "--csv", str(tmp_path / "t.csv"), "--latex", str(tmp_path / "t.tex"))
     assert report.returncode == 0, report.stderr
@@ -117,10 +117,10 @@ def test_multirun_sweep_and_report(tmp_path):
 
 
 def test_bad_input_gets_one_clear_line(tmp_path, folder_dataset):
-    missing = cli("amodal-run", "logger=none", "dataset=folder", f"hydra.run.dir={tmp_path / 'a'}")
+    missing = in_process("amodal-run", "logger=none", "dataset=folder", f"hydra.run.dir={tmp_path / 'a'}")
     assert missing.returncode == 2
     assert "dataset.root is not set" in missing.stderr and "Traceback" not in missing.stderr
-    unknown = cli("amodal-run", "method=nonsense", f"hydra.run.dir={tmp_path / 'b'}")
+    unknown = in_process("amodal-run", "method=nonsense", f"hydra.run.dir={tmp_path / 'b'}")
     assert unknown.returncode != 0
     assert "Could not find 'method/nonsense'" in unknown.stderr and "Traceback" not in unknown.stderr
 
@@ -176,8 +176,8 @@ def test_the_run_folder_records_the_config_as_composed_and_resolved(run_app):
 
 def test_run_log_records_the_choices_where_the_results_are_and_the_metrics(tmp_path):
     run_dir = tmp_path / "run"
-    result = cli("amodal-run", "logger=none", "method=area", "area=rect", "dataset.n_images=1",
-                 "output.progress=false", f"hydra.run.dir={run_dir}")
+    result = in_process("amodal-run", "logger=none", "method=area", "area=rect", "dataset.n_images=1",
+                        "output.progress=false", f"hydra.run.dir={run_dir}")
     assert result.returncode == 0, result.stderr
     log = (run_dir / "run.log").read_text()
     assert "choices: dataset=synthetic method=area area=rect; device cpu, dtype float32, seed 0" in log

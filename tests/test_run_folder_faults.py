@@ -16,8 +16,8 @@ from PIL import Image
 from amodal.data.files import mask_path, read_mask
 from amodal.errors import ConfigError
 from amodal.eval.results import read_rows, row_key
-from tests.conftest import cli
 from tests.formats import write_cocoa
+from tests.helpers import in_process
 
 VISIBLE = ["method=visible", "dataset.n_images=1"]
 TINY = ["method=inpaint", "backbone=tiny_sd", "extractor=tiny_sam", "backbone.steps=2", "output.pictures=0"]
@@ -126,8 +126,8 @@ def test_a_refused_resume_names_the_key_that_differs(run_app, tmp_path):
 def test_a_refused_resume_in_a_multirun_points_at_the_sweep_folder(tmp_path):
     sweep = [*VISIBLE[1:], "method=area", "dataset.limit=2", "logger=none", "output.progress=false",
              f"hydra.sweep.dir={tmp_path / 'sweep'}"]
-    assert cli("amodal-run", "-m", *sweep, "area=hull").returncode == 0
-    refused = cli("amodal-run", "-m", *sweep, "area=rect")
+    assert in_process("amodal-run", "-m", *sweep, "area=hull").returncode == 0
+    refused = in_process("amodal-run", "-m", *sweep, "area=rect")
     assert refused.returncode == 2
     assert refused.stderr.strip().endswith("resume with the same config or choose a new hydra.sweep.dir")
     assert "differs in: area (" in refused.stderr and "Traceback" not in refused.stderr
@@ -181,7 +181,7 @@ def test_a_component_of_ones_own_whose_code_changed_misses_the_cache(tmp_path):
     import sys
 
     import amodal
-    from tests.conftest import REPO
+    from tests.helpers import REPO
 
     module = tmp_path / "mine" / "my_inpainter.py"
     module.parent.mkdir()

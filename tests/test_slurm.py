@@ -21,7 +21,7 @@ import pytest
 from amodal.cli.merge import main as merge_main
 from amodal.data.base import Shard
 from amodal.eval.results import read_rows, row_key
-from tests.conftest import REPO, cli
+from tests.helpers import REPO, cli
 
 pytestmark = pytest.mark.slurm
 

@@ -25,7 +25,7 @@ from amodal.models.loading import TinyPipeline
 from amodal.models.pipelines import PIPELINES
 from amodal.models.tiny import tiny_pipeline
 from amodal.seeding import torch_generator
-from tests.conftest import condition_batch
+from tests.helpers import condition_batch
 
 SIZE, STEPS = 64, 4
 NEUTRAL = {"sd": {"guidance_scale": 1.0}, "sdxl": {"guidance_scale": 1.0}, "flux": {"max_sequence_length": 256},

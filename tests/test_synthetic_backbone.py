@@ -11,7 +11,7 @@ from amodal.config import build
 from amodal.data.synthetic import render_scene
 from amodal.models.loading import PretrainedPipeline
 from amodal.models.synthetic_sd import WEIGHTS
-from tests.conftest import composed
+from tests.helpers import composed
 
 UNSEEN = ["dataset.seed=7", "dataset.n_images=4"]  # training used seed 1000, validation 1001
 CONVEX = ("ellipse", "polygon", "rounded_rect")

@@ -9,7 +9,7 @@ import pytest
 from amodal.errors import ConfigError
 from amodal.eval.metrics import UNOCCLUDED
 from amodal.eval.results import read_rows
-from tests.conftest import REPO, cli
+from tests.helpers import REPO, in_process
 
 DEMO = REPO / "tests" / "data" / "cocoa_demo"
 COCOA = ["dataset=cocoa", f"dataset.root={DEMO}", "output.pictures=0"]
@@ -53,14 +53,14 @@ def test_a_resume_file_written_before_include_unoccluded_counted_still_resumes(r
 
 def test_the_report_says_what_it_cannot_score_when_asked_for_unoccluded_objects(run_app):
     _, run_dir = run_app(*COCOA, "method=visible")
-    asked = cli("amodal-report", str(run_dir), "--include-unoccluded")
+    asked = in_process("amodal-report", str(run_dir), "--include-unoccluded")
     assert asked.returncode == 0, asked.stderr
     assert "23 unoccluded objects were not predicted" in asked.stderr
     assert "eval.include_unoccluded=true" in asked.stderr
     header, _, row = [line for line in asked.stdout.splitlines() if line.startswith("|")]
     miou = [c.strip() for c in header.split("|")].index("mIoU")
     assert row.split("|")[miou].strip().endswith("(n=24)")  # n: the predicted objects only
-    plain = cli("amodal-report", str(run_dir))
+    plain = in_process("amodal-report", str(run_dir))
     assert plain.returncode == 0 and "not predicted" not in plain.stderr
 
 
@@ -75,7 +75,7 @@ def keys_of(rows: list[dict], scored: bool | None = None) -> list[tuple[str, str
 def whole_demo(tmp_path_factory):
     """The rows of method=visible over the whole demo, in dataset order."""
     from amodal.cli.run import evaluate
-    from tests.conftest import composed
+    from tests.helpers import composed
 
     run_dir = tmp_path_factory.mktemp("whole") / "run"
     with composed([*COCOA, "method=visible", "logger=none", "output.progress=false"], run_dir) as cfg:

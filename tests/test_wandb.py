@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from amodal.eval.results import read_rows
-from tests.conftest import cli, composed
+from tests.helpers import cli, composed
 
 
 def offline_runs(run_dir):
