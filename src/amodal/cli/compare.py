@@ -13,22 +13,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-import textwrap
 from pathlib import Path
 
 from amodal.cli.errors import one_line_errors, storage_errors
+from amodal.cli.help import documented_parser
 from amodal.errors import ConfigError
 from amodal.eval.bootstrap import RESAMPLES, SEED
 from amodal.eval.compare import COMPARE_FILE, GALLERY, GALLERY_DIR, SUMMARY_FILE, TIE, write_comparison
 
-DESCRIPTION, _, EXAMPLES = __doc__.partition("\n\n")
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    description = textwrap.fill(" ".join(DESCRIPTION.replace("``", "").split()), width=88)
-    parser = argparse.ArgumentParser(prog="amodal-compare", description=description,
-                                     epilog="examples:\n" + EXAMPLES.rstrip(),
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = documented_parser("amodal-compare", __doc__)
     parser.add_argument("run_a", type=Path, metavar="RUN_A", help="the first run folder (A: the reference)")
     parser.add_argument("run_b", type=Path, metavar="RUN_B", help="the second run folder (B: ΔIoU = B − A)")
     parser.add_argument("--out", "-o", type=Path, required=True,

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import textwrap
 from pathlib import Path
 
 from amodal.cli.errors import one_line_errors, storage_errors
+from amodal.cli.help import documented_parser
 from amodal.errors import AmodalError, ConfigError
 from amodal.eval.bootstrap import RESAMPLES, SEED
 from amodal.eval.report import (
@@ -32,14 +32,9 @@ from amodal.eval.runs import find_runs, load_runs, unpredicted_unoccluded, witho
 from amodal.eval.spread import add_intervals, seed_groups
 from amodal.eval.table import METRICS
 
-DESCRIPTION, _, EXAMPLES = __doc__.partition("\n\n")
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    description = textwrap.fill(" ".join(DESCRIPTION.replace("``", "").split()), width=88)
-    parser = argparse.ArgumentParser(prog="amodal-report", description=description,
-                                     epilog="examples:\n" + EXAMPLES.rstrip(),
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = documented_parser("amodal-report", __doc__)
     parser.add_argument("paths", nargs="+", help="run folders, multirun folders, or folders above them")
     parser.add_argument("--csv", type=Path, help="also write the runs table as CSV here")
     parser.add_argument("--latex", type=Path, help="also write the runs table as a LaTeX table here")
