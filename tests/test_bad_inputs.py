@@ -29,7 +29,7 @@ from amodal.data.folder import FolderDataset
 from amodal.data.masks import decode, encode
 from amodal.errors import ConfigError, DatasetError, SampleError
 from amodal.eval.evaluator import Evaluator
-from amodal.train.trainer import load_checkpoint, save_atomic
+from amodal.train.checkpoint import load_checkpoint, save_atomic
 from tests.formats import SCENE, rect_mask
 from tests.helpers import REPO, composed, in_process, write_png
 

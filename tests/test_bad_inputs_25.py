@@ -33,7 +33,7 @@ from amodal.errors import ConfigError, DatasetError, SampleError
 from amodal.method.external import ExternalPredictor
 from amodal.method.inpainted_cache import InpaintedImageCache
 from amodal.sample import ObjectKey
-from amodal.train.trainer import load_checkpoint
+from amodal.train.checkpoint import load_checkpoint
 from tests.formats import SCENE, rect_mask
 from tests.helpers import REPO, in_process, write_png
 
