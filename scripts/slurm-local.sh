@@ -315,8 +315,15 @@ down() {
             sleep 0.1
         done
     done
-    local left
+    local left entry
     left=$(leftovers)
+    if [[ -n $left ]]; then  # step daemons of a job cancelled while suspended outlive slurmd: end them too
+        say "stopping what the daemons left (a step of a suspended job?): $left"
+        for entry in $left; do kill -CONT "${entry%%(*}" 2>/dev/null || true; kill -KILL "${entry%%(*}" 2>/dev/null || true; done
+        end=$((SECONDS + 5))
+        while [[ -n $(leftovers) ]] && ((SECONDS < end)); do sleep 0.1; done
+        left=$(leftovers)
+    fi
     if [[ -n $left ]]; then
         say "error: still running after stopping the daemons (started under $DIR): $left"
         return 1
