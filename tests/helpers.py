@@ -75,7 +75,9 @@ def in_process(*args: str, cwd: Path | None = None, timeout: float = 300, env: d
     """``cli`` without a new interpreter: the console script's own entry point called with ``sys.argv`` set,
     its exit code, stdout and stderr returned the same way. What it changes process-wide is put back: the
     environment, the working folder, ``sys.path`` and the user's modules, Hydra's global state and the logging
-    handlers it installs (run.log), Pillow's pixel limit, warning filters. ``timeout`` is not enforced here.
+    handlers it installs (run.log), Pillow's pixel limit, warning filters. The root logger starts as in a new
+    interpreter (no handler, level WARNING), without pytest's: ``caplog`` sees nothing of the call.
+    ``timeout`` is not enforced here.
     Keep ``cli`` where the installed command itself is what is tested (its quietness, faults injected at start)."""
     import io
     import logging
@@ -96,6 +98,10 @@ def in_process(*args: str, cwd: Path | None = None, timeout: float = 300, env: d
     out, err = io.StringIO(), io.StringIO()
     code: int | str | None = 0
     os.environ.update(environment)
+    root = logging.getLogger()
+    root.handlers[:], root.level = [], logging.WARNING  # as in a fresh interpreter: pytest's handlers are put
+    # back afterwards; a warning logged where the command configures no logging reaches stderr by
+    # logging's last resort, as the installed command prints it
     sys.argv = list(args)
     sys.path[:0] = map(str, pythonpath)
     GlobalHydra.instance().clear()

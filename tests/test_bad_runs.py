@@ -1,7 +1,8 @@
 """Bad runs and faults (issue 18, the run side; issue 22 item 1): nothing lost, nothing counted twice.
 
-One case per fault, run through the real console scripts: the exit status, ONE line naming the thing
-(no traceback), and the rows already written are still there, byte for byte. Then the tests a case
+One case per fault, run through the console scripts' entry points (in-process, unless the case needs an
+interpreter of its own): the exit status, ONE line naming the thing (no traceback), and the rows already
+written are still there, byte for byte. Then the tests a case
 cannot hold: two runs started at once into one folder, and a refused resume that leaves the folder as
 it was. A full disk and a read-only folder are patched into the process (tests/faults.py): the tests
 run as root, where ``chmod`` does not stop writes.
@@ -72,7 +73,7 @@ def merged_from_one_of_two_shards(base: Path, tmp: Path) -> None:
     shard = tmp / "shard"
     done = in_process("amodal-run", *VISIBLE, "shard.count=2", "shard.index=0", f"hydra.run.dir={shard}")
     assert done.returncode == 0, done.stderr
-    merged = cli("amodal-merge", str(shard), "--out", str(tmp / "run"), "--partial")
+    merged = in_process("amodal-merge", str(shard), "--out", str(tmp / "run"), "--partial")
     assert merged.returncode == 0, merged.stderr
 
 
@@ -224,6 +225,9 @@ class Case:
     never_says: str = "Traceback"
     within: float | None = None
     """Seconds the command may take at most."""
+    own_process: str = ""
+    """Why the command needs an interpreter of its own (otherwise it is called in-process: see
+    ``tests/helpers.py``); a fault of ``tests/faults.py`` always has one."""
 
 
 def run(*overrides: str) -> Callable[[Path], list[str]]:
@@ -259,7 +263,8 @@ CASES = [
     Case("corrupt row: report", lambda tmp: ["amodal-report", str(tmp / "run")], 2,
          "results.jsonl line 2 is not a result row", corrupt_line_2),
     Case("corrupt row: merge", lambda tmp: ["amodal-merge", str(tmp / "run"), "--out", str(tmp / "merged")], 2,
-         "results.jsonl line 2 is not a result row", corrupt_line_2),
+         "results.jsonl line 2 is not a result row", corrupt_line_2,
+         own_process="the installed amodal-merge, as a user runs it (the one test that runs it so)"),
     # item 10: one line, not a traceback
     Case("full disk", fault("full-after-2", *VISIBLE), 2, "results.jsonl: No space left on device; free space",
          copy_base, a_rerun_resumes_to_the_end),
@@ -269,7 +274,7 @@ CASES = [
          "image= is missing: amodal-predict image=photo.jpg"),
     Case("W&B online without network", run(*QUIET, "dataset.n_images=2", "method=visible", "logger=wandb",
                                            "logger.mode=online", "logger.init_timeout=2"), 2,
-         "or use logger.mode=offline", copy_base, within=60),
+         "or use logger.mode=offline", copy_base, within=60, own_process="W&B starts a service for the process"),
     # item 11: messages name what the user typed
     Case("backbone.s=abc", run(*SCENES, "method=inpaint", "backbone=tiny_sd", "extractor=tiny_sam", "backbone.s=abc"),
          2, "backbone.s=abc: expected a number"),
@@ -312,7 +317,8 @@ CASES = [
          run_lock_a_link, the_link_target_is_untouched),
     Case("results.jsonl a link", run(*VISIBLE), 2, "results.jsonl is a symbolic link", results_a_link),
     Case("cuda without a GPU", run(*VISIBLE, "runtime.device=cuda"), 2,
-         "runtime.device=cuda: no CUDA GPU is visible here", env={"CUDA_VISIBLE_DEVICES": ""}),  # hides any GPU
+         "runtime.device=cuda: no CUDA GPU is visible here", env={"CUDA_VISIBLE_DEVICES": ""},  # hides any GPU
+         own_process="torch reads CUDA_VISIBLE_DEVICES once per process"),
 ]
 
 
@@ -325,7 +331,9 @@ def test_a_bad_run_is_one_line_and_keeps_the_rows(case, base, tmp_path):
     env = {"WANDB_API_KEY": "0" * 40, "WANDB_BASE_URL": "http://127.0.0.1:9",  # a W&B server that is not there
            **(case.env or {})}
     start = time.monotonic()
-    done = cli(*case.command(tmp_path), cwd=REPO, env=env)
+    command = case.command(tmp_path)
+    own_process = case.own_process or command[0] == "python"
+    done = (cli if own_process else in_process)(*command, cwd=REPO, env=env)
     seconds = time.monotonic() - start
     output = done.stdout + done.stderr
     assert done.returncode == case.status, output

@@ -56,6 +56,43 @@ def test_weights_retrained_into_the_same_folder_miss_the_cache(tmp_path):
     assert InpaintedImageCache(tmp_path / "cache", hub).settings["backbone"]["weights"] is None
 
 
+def hub_snapshot(cache, commit: str) -> None:
+    """``org/model`` in a Hugging Face cache as a download of revision main at ``commit`` leaves it."""
+    repo = cache / "models--org--model"
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "snapshots" / commit / "model_index.json").write_text("{}")
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+
+
+def test_new_weights_under_the_same_name_are_loaded_again_and_miss_the_disk_cache(tmp_path, monkeypatch):
+    """The pipeline a process keeps (a notebook, a multirun) is keyed by its weights, not only their name:
+    weights retrained into the same folder, or a later download of the same hub revision, are loaded anew."""
+    import huggingface_hub.constants
+
+    from amodal.method.inpainted_cache import InpaintedImageCache
+    from amodal.models.loading import PretrainedPipeline
+
+    folder = tmp_path / "pipeline" / "unet"
+    folder.mkdir(parents=True)
+    (folder / "diffusion_pytorch_model.safetensors").write_bytes(b"first")
+    local = PretrainedPipeline("sd", str(tmp_path / "pipeline"))
+    before = local.identity()
+    assert local.identity() == before
+    (folder / "diffusion_pytorch_model.safetensors").write_bytes(b"second, retrained")
+    assert local.identity() != before
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    hub = PretrainedPipeline("sd", "org/model")
+    settings = {"backbone": {"pipeline": {"model": "org/model"}, "device": "cpu"}}
+    hub_snapshot(tmp_path / "hub", "a" * 40)
+    before, key = hub.identity(), InpaintedImageCache(tmp_path / "cache", settings).root
+    assert InpaintedImageCache(tmp_path / "cache", settings).settings["backbone"]["weights"] == "a" * 40
+    hub_snapshot(tmp_path / "hub", "b" * 40)  # `huggingface-cli download org/model` again, main has moved
+    assert hub.identity() != before
+    assert InpaintedImageCache(tmp_path / "cache", settings).root != key
+
+
 def test_a_multirun_over_extractors_runs_the_diffusion_model_once_per_object(tmp_path):
     """The issue's sweep, extractor=tiny_sam,tiny_sam2 in one process: the first job inpaints each object
     (a cache miss is one call of the diffusion pipeline), the second only reads x̂₀ back."""

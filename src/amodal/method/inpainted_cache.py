@@ -36,6 +36,7 @@ from PIL import Image
 
 import amodal
 from amodal.data.files import safe_name, write_atomic
+from amodal.models.loading import weights_stamp
 from amodal.sample import ObjectKey
 
 log = logging.getLogger(__name__)
@@ -107,19 +108,6 @@ def code_stamps(settings: dict) -> dict[str, str]:
             **{t: module_stamp(t) for t in sorted(_targets(settings)) if not t.startswith(own)}}
 
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".json")
-
-
-def local_weights_stamp(model: str) -> dict[str, list[int]] | None:
-    """Size and modification time of a local pipeline folder's weight and config files, so that weights
-    retrained into the same folder miss the cache; None for a hub id (its revision is in the key)."""
-    folder = Path(str(model)).expanduser()
-    if not folder.is_dir():
-        return None
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
-    return {str(p.relative_to(folder)): [p.stat().st_size, p.stat().st_mtime_ns] for p in files}
-
-
 class InpaintedImageCache:
     """``cache.dir/<settings hash>/<dataset>/<image>/<object>.png`` plus ``settings.json`` per hash."""
 
@@ -133,7 +121,7 @@ class InpaintedImageCache:
         backbone["device_type"] = device.split(":")[0]
         pipeline = backbone.get("pipeline")
         if isinstance(pipeline, dict) and pipeline.get("model"):
-            backbone["weights"] = local_weights_stamp(pipeline["model"])
+            backbone["weights"] = weights_stamp(pipeline["model"], pipeline.get("revision"))
         settings["backbone"] = backbone
         settings["code"] = code_stamps(settings)
         self.enabled = enabled

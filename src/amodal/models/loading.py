@@ -8,6 +8,7 @@ command that downloads it; a real model that is asked for never falls back to ra
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -66,6 +67,26 @@ def _is_local(model: str) -> bool:
     return model.startswith(("/", ".", "~")) or Path(model).expanduser().exists()
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".json")
+
+
+def weights_stamp(model: str, revision: str | None = None) -> dict[str, list[int]] | str | None:
+    """What changes when the weights behind ``model`` change, so that no cache serves what older weights
+    made: a local pipeline folder's weight and config files by size and modification time (weights
+    retrained into the same folder); for a hub id, the commit of its snapshot in the Hugging Face cache (a
+    later download of the same revision); None where it has none yet."""
+    folder = Path(str(model)).expanduser()
+    if folder.is_dir():
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+        return {str(p.relative_to(folder)): [p.stat().st_size, p.stat().st_mtime_ns] for p in files}
+    if _is_local(str(model)):
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(str(model), "model_index.json", revision=revision)
+    return Path(cached).parent.name if isinstance(cached, str) else None
+
+
 def _hub_reachable() -> bool:
     """Whether the hub's host resolves (a quick DNS look-up; no retries, unlike a download)."""
     host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
@@ -119,7 +140,8 @@ class PretrainedPipeline(PipelineSource):
         return self.model
 
     def identity(self) -> tuple:
-        return ("pretrained", self.family, self.model, self.revision, self.variant, self.quantize)
+        stamp = json.dumps(weights_stamp(self.model, self.revision), sort_keys=True)
+        return ("pretrained", self.family, self.model, self.revision, self.variant, self.quantize, stamp)
 
     def _how_to_get(self) -> str:
         if _is_local(self.model):
