@@ -5,15 +5,15 @@ by patching the writes instead:
 
     python -m tests.faults read-only <run folder> <overrides...>   # nothing in the folder can be written
     python -m tests.faults full-after-2 <run folder> <overrides...> # the 3rd result row hits a full disk
-    python -m tests.faults slow-rows <run folder> <overrides...>    # each row takes half a second more
+    python -m tests.faults held-rows <run folder> <overrides...>    # no row is written before <run folder>.go
     python -m tests.faults full-at-output-3 <run folder> <overrides...>  # the 3rd object's mask or panel hits
                                                                     # the file size limit (EFBIG), a real one
     python -m tests.faults fills-after-2 <run folder> <overrides...>  # after the 2nd row no file may grow (EFBIG)
     python -m tests.faults file-size-limit-0 <folder> amodal-report <args...>  # no file may grow: EFBIG; with
                                                                     # another console script than amodal-run
 
-(A slow run holds its folder long enough that a second one started beside it always meets it, however
-loaded the machine is.)
+(A held run keeps its folder until the test lets it go, so that a second one started beside it always meets
+it, however loaded the machine is.)
 """
 
 from __future__ import annotations
@@ -124,8 +124,8 @@ def fills_after(rows: int) -> None:
     ResultsLog.append = append
 
 
-def slow_rows(seconds: float) -> None:
-    """Each result row is written ``seconds`` later than it would be."""
+def held_rows(go: Path) -> None:
+    """No result row is written before the file ``go`` exists (at most 5 minutes)."""
     import time
 
     from amodal.eval.results import ResultsLog
@@ -133,7 +133,9 @@ def slow_rows(seconds: float) -> None:
     real_append = ResultsLog.append
 
     def append(self, row):
-        time.sleep(seconds)
+        end = time.monotonic() + 300
+        while not go.exists() and time.monotonic() < end:
+            time.sleep(0.05)
         real_append(self, row)
 
     ResultsLog.append = append
@@ -143,8 +145,8 @@ if __name__ == "__main__":
     fault, folder, arguments = sys.argv[1], Path(sys.argv[2]).resolve(), sys.argv[3:]
     if fault == "read-only":
         read_only(folder)
-    elif fault == "slow-rows":
-        slow_rows(0.5)
+    elif fault == "held-rows":
+        held_rows(folder.with_name(folder.name + ".go"))
     elif fault == "file-size-limit-0":
         file_size_limit_0()
     elif fault.startswith("fills-after-"):

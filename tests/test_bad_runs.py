@@ -352,13 +352,17 @@ def test_a_bad_run_is_one_line_and_keeps_the_rows(case, base, tmp_path):
 
 def test_two_runs_started_at_once_into_one_folder_write_every_object_once(tmp_path):
     """The second refuses in one line naming the first, which writes every object once."""
-    # each row half a second slower: the first run holds the folder for over 10 s, so the second always
-    # meets it, however late a loaded machine starts it
-    command = [sys.executable, "-m", "tests.faults", "slow-rows", str(tmp_path / "run"), *QUIET, "logger=none",
-               "method=oracle", "dataset.n_images=6"]
+    # neither writes a row before the test lets it (held-rows), so the first to take the folder still holds
+    # it when the second, however late a loaded machine starts it, tries: once one has ended, the other goes
+    command = [sys.executable, "-m", "tests.faults", "held-rows", str(tmp_path / "run"), *QUIET, "logger=none",
+               "method=oracle", "dataset.n_images=2"]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     runs = [subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for _ in range(2)]
+    end = time.monotonic() + 90  # the one refused ends in seconds; two that both run never do
+    while all(run.poll() is None for run in runs) and time.monotonic() < end:
+        time.sleep(0.05)
+    (tmp_path / "run.go").touch()
     outputs = [run.communicate(timeout=300) for run in runs]
     statuses = [run.returncode for run in runs]
     assert sorted(statuses) == [0, 2], outputs
