@@ -36,7 +36,7 @@ from PIL import Image
 
 import amodal
 from amodal.data.files import safe_name, write_atomic
-from amodal.models.loading import weights_stamp
+from amodal.models.stamps import weights_stamp
 from amodal.sample import ObjectKey
 
 log = logging.getLogger(__name__)

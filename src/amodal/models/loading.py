@@ -19,6 +19,8 @@ import torch
 
 from amodal.errors import ConfigError, ModelNotFoundError
 from amodal.models.pipelines import PIPELINES
+from amodal.models.stamps import is_local as _is_local
+from amodal.models.stamps import weights_stamp
 from amodal.models.tiny import tiny_pipeline
 
 log = logging.getLogger(__name__)
@@ -61,30 +63,6 @@ def pipeline_class(family: str):
     if family not in PIPELINES:
         raise ConfigError(f"backbone family {family!r}: use one of {', '.join(PIPELINES)}")
     return PIPELINES[family].pipeline
-
-
-def _is_local(model: str) -> bool:
-    return model.startswith(("/", ".", "~")) or Path(model).expanduser().exists()
-
-
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".json")
-
-
-def weights_stamp(model: str, revision: str | None = None) -> dict[str, list[int]] | str | None:
-    """What changes when the weights behind ``model`` change, so that no cache serves what older weights
-    made: a local pipeline folder's weight and config files by size and modification time (weights
-    retrained into the same folder); for a hub id, the commit of its snapshot in the Hugging Face cache (a
-    later download of the same revision); None where it has none yet."""
-    folder = Path(str(model)).expanduser()
-    if folder.is_dir():
-        files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
-        return {str(p.relative_to(folder)): [p.stat().st_size, p.stat().st_mtime_ns] for p in files}
-    if _is_local(str(model)):
-        return None
-    from huggingface_hub import try_to_load_from_cache
-
-    cached = try_to_load_from_cache(str(model), "model_index.json", revision=revision)
-    return Path(cached).parent.name if isinstance(cached, str) else None
 
 
 def _hub_reachable() -> bool:
