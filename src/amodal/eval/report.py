@@ -12,7 +12,6 @@ from pathlib import Path
 
 from amodal.eval.metrics import bucket_key, bucket_label
 from amodal.eval.paper import CSV_HEADER, Comparison, compare, matches, paper_tables
-from amodal.eval.plot import bucket_plot
 from amodal.eval.runs import RunRecord, held_constant_line, setting_columns
 from amodal.eval.table import METRICS, SPREAD, Column, Table, percent, score_of, to_csv, to_markdown
 
@@ -145,6 +144,8 @@ def write_report(records: list[RunRecord], out: Path, tables: list[Comparison] |
         files["paper_latex"] = out / "paper.tex"
         files["paper_csv"].write_text(to_csv(CSV_HEADER, [r for c in tables for r in c.csv_rows()]))
         files["paper_latex"].write_text("\n".join(c.latex() for c in tables))
+    from amodal.eval.plot import bucket_plot  # matplotlib: imported when a report is written, not by every run
+
     bucket_plot(records, files["plot"], tables, baseline, metric)
     if by_category:
         files["categories"] = out / "categories.md"
