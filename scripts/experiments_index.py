@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from amodal.eval.paper import compare
+from amodal.eval.table import to_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = REPO / "conf" / "experiment"
@@ -62,10 +63,8 @@ def value(number) -> str:
 def paper_table(spec: dict) -> list[str]:
     table = compare(spec, [])  # the paper's side of what amodal-report prints
     caption = f" — {table.caption}" if table.caption else ""
-    lines = [f"**{table.table}**{caption}", "", "| | " + " | ".join(table.labels) + " |",
-             "|---|" + "---|" * len(table.labels)]
-    lines += [f"| {label} | " + " | ".join(value(cell.paper) for cell in cells) + " |" for label, cells in table.rows]
-    return [*lines, ""]
+    rows = [[label, *(value(cell.paper) for cell in cells)] for label, cells in table.rows]
+    return [f"**{table.table}**{caption}", "", to_markdown(["", *table.labels], rows), ""]
 
 
 def sweep_line(params: dict) -> str:

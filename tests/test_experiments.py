@@ -137,7 +137,7 @@ def test_the_experiments_index_holds_exactly_the_papers_numbers_of_each_sweep_fi
     for name in EXPERIMENTS:
         tables = yaml.safe_load((config_dir() / "experiment" / f"{name}.yaml").read_text()).get("paper") or []
         body = [line for line in sections[name].splitlines()
-                if line.startswith("| ") and not line.startswith("| |")]  # a table's rows, not its header
+                if line.startswith("| ") and not line.startswith("|  |")]  # a table's rows, not its header
         expected = [f"| {row['label']} | " + " | ".join("–" if v is None else f"{float(v):.1f}" for v in row["values"])
                     + " |" for spec in tables for row in spec["rows"]]
         assert body == expected, name

@@ -388,7 +388,7 @@ def test_runs_with_equal_numbers_are_drawn_side_by_side_and_headings_say_miou():
     apart = [record("s/0", {"area": "hull"}, 0.7), record("s/1", {"area": "rect"}, 0.5)]
     assert [tuple(line.get_xdata()) for line in bucket_figure(apart).axes[0].lines] == [(0, 1), (0, 1)]
     table = compare({"table": "T", "columns": ["miou", "le50", "pixel_iou"], "rows": []}, runs)
-    assert table.labels == ["mIoU", "≤50%", "pixel IoU"] and "| | mIoU | ≤50% | pixel IoU |" in table.markdown()
+    assert table.labels == ["mIoU", "≤50%", "pixel IoU"] and "|  | mIoU | ≤50% | pixel IoU |" in table.markdown()
 
 
 def test_a_limit_on_the_objects_leaves_a_time_per_object_comparable(tmp_path):

@@ -47,7 +47,7 @@ from amodal.errors import ConfigError
 from amodal.eval.identity import format_value
 from amodal.eval.metrics import bucket_key
 from amodal.eval.runs import RunRecord
-from amodal.eval.table import latex_escape, latex_score, latex_table, number
+from amodal.eval.table import Column, Table, latex_score, number
 
 PERCENT = ("miou", "pixel_iou", "miou_occ")
 REDUCTIONS = ("max", "min", "mean")
@@ -216,11 +216,16 @@ class Comparison:
     def footnotes(self) -> list[str]:
         return [f"† not the paper's setting ({rows}): {differs}" for rows, differs in self.not_comparable()]
 
+    def table_model(self) -> Table:
+        """The rows in the table model, which writes them as markdown and LaTeX: the row's label, then ours
+        against the paper's in each column. (The CSV, a row per cell of every table, is ``csv_rows``.)"""
+        return Table([Column(""), *(Column(label, kind="versus") for label in self.labels)],
+                     [[label, *cells] for label, cells in self.rows])
+
     def markdown(self) -> str:
         note = f" **{self.note}**" if self.note else ""
         lines = [f"**{self.table}** — {self.caption}. Cells: ours (paper, ours − paper) n=objects.{note}", "",
-                 "| | " + " | ".join(self.labels) + " |", "|---|" + "---|" * len(self.labels)]
-        lines += [f"| {label} | " + " | ".join(c.text() for c in cells) + " |" for label, cells in self.rows]
+                 self.table_model().to_markdown()]
         lines += [f"\n{note}" for note in self.footnotes()]
         lines += [f"\n⚠ {warning}" for warning in self.warnings]
         return "\n".join(lines)
@@ -236,13 +241,11 @@ class Comparison:
         return out
 
     def latex(self) -> str:
-        rows = [[latex_escape(label), *(c.latex() for c in cells)] for label, cells in self.rows]
         caption = f"{self.table}: {self.caption}. Ours (the paper's, ours − paper's); n: objects."
         if self.note:
             caption += f" {self.note}"
         label = "tab:" + "".join(c if c.isalnum() else "-" for c in self.table.lower()).strip("-")
-        return latex_table(["", *self.labels], rows, text_columns=1, caption=caption, label=label,
-                           notes=self.footnotes())
+        return self.table_model().to_latex(caption, label, notes=self.footnotes())
 
 
 CSV_HEADER = ["table", "row", "column", "ours", "n", "paper", "ours_minus_paper", "comparable", "differs"]

@@ -123,7 +123,9 @@ class Column:
     """The CSV's headings: one for text and percent (the title where none is given); for a score the
     mean's, then ``spread``'s, then the object count's."""
     kind: str = "text"
-    """``text``, ``percent`` or ``score``."""
+    """``text``, ``percent``, ``score`` or ``versus`` (ours against the paper's number: a cell with
+    ``text()`` and ``latex()``, ``eval/paper.py``'s ``Cell``; markdown and LaTeX only, as the paper tables'
+    CSV gives each such cell a row of its own)."""
     spread: tuple[str, ...] = ()
     """Of ``SPREAD``, the numbers a score's CSV gives beside its mean."""
     shown: bool = True
@@ -169,10 +171,14 @@ class Table:
 def _markdown(column: Column, value) -> str:
     if column.kind == "score":
         return cell(value)
+    if column.kind == "versus":
+        return value.text()
     return percent(value) if column.kind == "percent" else str(value)
 
 
 def _csv(column: Column, value) -> list[str]:
+    if column.kind == "versus":
+        raise ValueError(f"column {column.title!r}: a versus cell has no CSV here (eval/paper.py: one row per cell)")
     if column.kind == "score":
         n = value.get("n")
         return [number(pct(value["miou"])), *spread_values(value, column.spread), "" if n is None else str(n)]
@@ -182,6 +188,8 @@ def _csv(column: Column, value) -> list[str]:
 def _latex(column: Column, value) -> str:
     if column.kind == "score":
         return latex_cell(value)
+    if column.kind == "versus":
+        return value.latex()
     return latex_score(pct(value), None) if column.kind == "percent" else latex_escape(value)
 
 
