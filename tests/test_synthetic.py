@@ -1,7 +1,9 @@
 import numpy as np
+import pytest
 
 from amodal.data import synthetic
 from amodal.data.synthetic import SyntheticDataset, render_scene
+from amodal.sample import ObjectKey
 
 
 def test_scenes_are_a_pure_function_of_seed_and_index():
@@ -34,6 +36,7 @@ def test_listing_objects_renders_nothing_and_matches_what_loads(monkeypatch):
         return render_scene(seed, index, *args, **kwargs)
 
     monkeypatch.setattr(synthetic, "render_scene", spy)
+    synthetic._SCENES.clear()  # scenes another test of this process rendered
     dataset = SyntheticDataset(n_images=3, seed=5, size=128)
     keys = dataset.keys()
     assert rendered == []
@@ -45,6 +48,22 @@ def test_listing_objects_renders_nothing_and_matches_what_loads(monkeypatch):
         assert sample.visible.dtype == bool and sample.amodal.dtype == bool
         assert len(sample.others) == sum(k.image_id == key.image_id for k in keys) - 1
     assert rendered == [0, 1, 2]  # each scene once, when its first object loads
+
+
+def test_datasets_of_one_process_share_each_scene_and_no_one_can_change_it(monkeypatch):
+    """The jobs of a multirun each build a dataset: a scene is rendered once for all of them, and locked."""
+    rendered = []
+    monkeypatch.setattr(synthetic, "render_scene",
+                        lambda *args, **kwargs: rendered.append(args[1]) or render_scene(*args, **kwargs))
+    synthetic._SCENES.clear()
+    key = ObjectKey("scene00000", "0")
+    first, again = (SyntheticDataset(n_images=1, seed=6, size=96).load(key) for _ in range(2))
+    other_seed = SyntheticDataset(n_images=1, seed=7, size=96).load(key)
+    assert rendered == [0, 0]  # seed 6 once, seed 7 once
+    assert first.image is again.image and not np.array_equal(first.image, other_seed.image)
+    for array in (first.image, first.visible, first.amodal, first.extras["unoccluded"]):
+        with pytest.raises(ValueError, match="read-only"):
+            array[0, 0] = 1
 
 
 def test_occlusion_rates_spread_over_zero_to_seventy_percent():

@@ -192,6 +192,19 @@ def _object_count(seed: int, index: int, objects: tuple[int, int], split: str = 
     return int(np.random.default_rng([seed, index, 0, *SPLITS[split]]).integers(low, high + 1))
 
 
+_SCENES: LRUCache[Scene] = LRUCache(size=16)
+"""Scenes rendered in this process, by everything that draws them: the jobs of a multirun, each with a
+dataset of its own, render each scene once (16: the default n_images; about 7 MB a scene at 512 px)."""
+
+
+def read_only(scene: Scene) -> Scene:
+    """The scene with its arrays locked, as scenes are shared: a change in place raises, never leaks into
+    another object or run."""
+    for array in (scene.image, *scene.amodal, *scene.visible, *scene.unoccluded):
+        array.setflags(write=False)
+    return scene
+
+
 class SyntheticDataset(ObjectDataset):
     """``n_images`` seeded scenes of ``size``×``size`` pixels with 3–6 objects each."""
 
@@ -220,7 +233,6 @@ class SyntheticDataset(ObjectDataset):
         self.n_images, self.seed, self.size = n_images, seed, size
         self.objects = (int(low), int(high))
         self.max_occlusion = max_occlusion
-        self._scenes: LRUCache[Scene] = LRUCache(size=2)
 
     def _list_objects(self) -> list[ObjectKey]:
         keys = []
@@ -231,10 +243,8 @@ class SyntheticDataset(ObjectDataset):
 
     def scene(self, image_id: str) -> Scene:
         index = int(image_id.removeprefix("scene"))
-        return self._scenes.get(
-            image_id,
-            lambda: render_scene(self.seed, index, self.size, self.objects, self.max_occlusion, split=self.split),
-        )
+        args = (self.seed, index, self.size, self.objects, self.max_occlusion, self.split)
+        return _SCENES.get(args, lambda: read_only(render_scene(*args[:5], split=self.split)))
 
     def load(self, key: ObjectKey) -> Sample:
         scene = self.scene(key.image_id)
