@@ -12,13 +12,20 @@ STAMP := $(VENV)/.installed
 demo: $(STAMP)
 	$(VENV)/bin/amodal-run experiment=quickstart
 
-# The SLURM tests (tests/test_slurm.py) bring up one local cluster for their session: they run in a
-# process of their own, without xdist, after the rest (skipped with the reason where SLURM cannot start).
+# The SLURM tests (tests/test_slurm.py) bring up one local cluster for their session and mostly wait on it:
+# they run in a process of their own, without xdist, beside the others; their report follows (skipped with
+# the reason where SLURM cannot start). worksteal: a worker that runs out takes tests queued for the other.
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(VENV)/bin/lint-imports --no-cache
-	$(VENV)/bin/pytest -n 2 -m "not slurm"
-	$(VENV)/bin/pytest -p no:xdist -m slurm
+	@echo '$(VENV)/bin/pytest -p no:xdist -m slurm tests/test_slurm.py (beside the others)'
+	@echo '$(VENV)/bin/pytest -n 2 --dist worksteal -m "not slurm"'
+	@log=$$(mktemp); \
+	$(VENV)/bin/pytest -p no:xdist -m slurm tests/test_slurm.py >$$log 2>&1 & slurm=$$!; \
+	$(VENV)/bin/pytest -n 2 --dist worksteal -m "not slurm"; others=$$?; \
+	wait $$slurm; slurm_status=$$?; \
+	echo "--- the SLURM tests, run beside the others:"; cat $$log; rm -f $$log; \
+	test $$others -eq 0 && test $$slurm_status -eq 0
 
 # The runner tests/test_notebook.py uses too; jupyter's nbconvert is not installed.
 notebook: $(STAMP)
