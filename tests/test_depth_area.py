@@ -140,6 +140,11 @@ def test_a_depth_model_saved_to_a_folder_loads_through_the_real_path(tmp_path):
     assert np.allclose(saved(image), DepthEstimator(DepthModel("tiny"), device="cpu")(image), atol=1e-6)
     with pytest.raises(ModelNotFoundError, match="has no config.json"):
         DepthModel(str(tmp_path)).check()
+    # weights saved again into the folder (another seed): the process loads them, not the model it kept
+    tiny_depth_anything(seed=1)[1].save_pretrained(tmp_path / "tiny-depth")
+    again, seeds = saved(image), [DepthEstimator(DepthModel("tiny", seed=s), device="cpu")(image) for s in (0, 1)]
+    assert np.allclose(again, seeds[1], rtol=1e-4, atol=1e-12)  # the tiny maps are ~1e-7: relative
+    assert not np.allclose(again, seeds[0], rtol=1e-4, atol=1e-12)
 
 
 def test_area_depth_with_the_tiny_model_runs_and_matches_tiny_depth(run_app, tmp_path):

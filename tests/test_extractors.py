@@ -86,6 +86,24 @@ def test_a_model_is_built_once_per_process_and_shared(tmp_path):
     assert not np.array_equal(other(scene()), first(scene()))
 
 
+@pytest.mark.parametrize("model", [SamModel, Sam2Model])
+def test_a_checkpoint_replaced_under_the_same_name_is_loaded_anew(model, tmp_path, monkeypatch):
+    """The process keeps a model by its checkpoint as it is, not by its name only (a notebook that
+    fine-tunes SAM into the same file)."""
+    from amodal.models.sam import TinySamModel
+
+    builds = []
+    monkeypatch.setattr(model, "build", lambda self: builds.append(self) or TinySamModel().build())
+    monkeypatch.setattr(model, "predictor", TinySamModel.predictor)
+    checkpoint = tmp_path / "mine.pt"
+    checkpoint.write_bytes(b"first weights")
+    extractor = PointPromptExtractor(model(checkpoint=str(checkpoint)), device="cpu")
+    first = extractor.predictor()
+    assert extractor.predictor() is first and len(builds) == 1
+    checkpoint.write_bytes(b"fine-tuned weights")
+    assert extractor.predictor() is not first and len(builds) == 2
+
+
 def test_sam2_config_is_read_from_the_package_and_sizes_are_overridable():
     large = sam2_config("sam2.1_hiera_l.yaml")
     assert large.model.image_encoder.trunk.embed_dim == 144

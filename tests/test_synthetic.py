@@ -60,10 +60,16 @@ def test_datasets_of_one_process_share_each_scene_and_no_one_can_change_it(monke
     first, again = (SyntheticDataset(n_images=1, seed=6, size=96).load(key) for _ in range(2))
     other_seed = SyntheticDataset(n_images=1, seed=7, size=96).load(key)
     assert rendered == [0, 0]  # seed 6 once, seed 7 once
-    assert first.image is again.image and not np.array_equal(first.image, other_seed.image)
-    for array in (first.image, first.visible, first.amodal, first.extras["unoccluded"]):
-        with pytest.raises(ValueError, match="read-only"):
-            array[0, 0] = 1
+    assert np.array_equal(first.image, again.image) and not np.array_equal(first.image, other_seed.image)
+    arrays = (first.image, first.visible, first.amodal, first.extras["unoccluded"], *first.others)
+    for array in arrays:  # a sample's arrays are its own: changed, they change no other sample
+        array[...] = 0
+    for array, kept in zip(arrays, (again.image, again.visible, again.amodal, again.extras["unoccluded"],
+                                    *again.others)):
+        assert kept.any()
+    scene = synthetic._SCENES.get((6, 0, 96, (3, 6), 0.7, "test"), lambda: None)
+    with pytest.raises(ValueError, match="read-only"):  # and the scene they are copied from is locked
+        scene.image[0, 0] = 1
 
 
 def test_occlusion_rates_spread_over_zero_to_seventy_percent():

@@ -198,8 +198,8 @@ dataset of its own, render each scene once (16: the default n_images; about 7 MB
 
 
 def read_only(scene: Scene) -> Scene:
-    """The scene with its arrays locked, as scenes are shared: a change in place raises, never leaks into
-    another object or run."""
+    """The scene with its arrays locked, as scenes are shared: what changes one raises (``load`` hands out
+    copies), so that nothing leaks into another object or run."""
     for array in (scene.image, *scene.amodal, *scene.visible, *scene.unoccluded):
         array.setflags(write=False)
     return scene
@@ -247,16 +247,17 @@ class SyntheticDataset(ObjectDataset):
         return _SCENES.get(args, lambda: read_only(render_scene(*args[:5], split=self.split)))
 
     def load(self, key: ObjectKey) -> Sample:
+        """The object with arrays of its own (copies of the shared scene's: writable, as every dataset's)."""
         scene = self.scene(key.image_id)
         i = int(key.object_id)
         return Sample(
             dataset=self.name,
             image_id=key.image_id,
             object_id=key.object_id,
-            image=scene.image,
-            visible=scene.visible[i],
-            amodal=scene.amodal[i],
+            image=scene.image.copy(),
+            visible=scene.visible[i].copy(),
+            amodal=scene.amodal[i].copy(),
             category=scene.shapes[i],
-            others=others_of(scene.visible, i),
-            extras={"unoccluded": scene.unoccluded[i]},
+            others=tuple(mask.copy() for mask in others_of(scene.visible, i)),
+            extras={"unoccluded": scene.unoccluded[i].copy()},
         )

@@ -114,7 +114,7 @@ class PointPromptExtractor(Extractor):
                 warnings.simplefilter("ignore", FutureWarning)
                 return PromptedPredictor(self.model.predictor(module))
 
-        return cached_model(("prompted", self.model, self.device), make)
+        return cached_model(("prompted", self.model, self.model.stamp(), self.device), make)
 
     def autocast(self):
         return half_precision(self.device, torch_dtype(self.dtype))

@@ -12,6 +12,7 @@ depth in metres (larger = farther), negated.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import torch
 from amodal.config import auto_device, auto_dtype, half_precision, torch_dtype
 from amodal.errors import ModelNotFoundError
 from amodal.models.model_cache import cached_model
+from amodal.models.stamps import weights_stamp
 from amodal.seeding import seeded
 
 DEFAULT_MODEL = "LiheYoung/depth-anything-large-hf"
@@ -39,6 +41,12 @@ class DepthModel:
 
     model: str = DEFAULT_MODEL
     seed: int = 0
+
+    def stamp(self) -> str | None:
+        """The weights as they are now (the model cache's key): a local folder's files, or the commit of the
+        cached hub snapshot; None for the tiny model (its weights come from its seed)."""
+        return None if self.model == TINY else json.dumps(weights_stamp(self.model, index="config.json"),
+                                                          sort_keys=True)
 
     def check(self) -> None:
         if self.model == TINY:
@@ -115,7 +123,7 @@ class DepthEstimator:
             processor, module = self.model.build()
             return processor, module.to(self.device)
 
-        return cached_model(("depth", self.model, self.device), make)
+        return cached_model(("depth", self.model, self.model.stamp(), self.device), make)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         processor, module = self.loaded()

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from amodal.errors import ConfigError, ModelNotFoundError
+from amodal.models.stamps import file_stamp
 from amodal.seeding import seeded
 
 CHECKPOINTS = {
@@ -81,6 +82,11 @@ def load_state_dict(path: Path, what: str) -> dict:
 
 
 class SamPredictorMixin:
+    def stamp(self) -> tuple | None:
+        """What the weights are, beyond the description itself: nothing for the tiny models (their weights
+        come from their seed); the official ones give their checkpoint's."""
+        return None
+
     def predictor(self, module):
         from segment_anything import SamPredictor
 
@@ -123,6 +129,11 @@ class SamModel(SamPredictorMixin):
                 f"`wget -O {path} {DOWNLOAD}{name}` (or set extractor.model.checkpoint=/path/to/{name})"
             )
         return path
+
+    def stamp(self) -> tuple | None:
+        """The checkpoint as it is now (the model cache's key: a file replaced under the same name is loaded
+        anew)."""
+        return file_stamp(self.checkpoint_path())
 
     def build(self):
         from segment_anything import sam_model_registry

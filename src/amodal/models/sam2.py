@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from amodal.errors import ConfigError, ModelNotFoundError
 from amodal.models.sam import load_state_dict
+from amodal.models.stamps import file_stamp
 from amodal.seeding import seeded
 
 SIZES = {
@@ -78,6 +79,11 @@ def build_sam2_module(cfg: DictConfig):
 
 
 class Sam2PredictorMixin:
+    def stamp(self) -> tuple | None:
+        """What the weights are, beyond the description itself: nothing for the tiny models (their weights
+        come from their seed); the official ones give their checkpoint's."""
+        return None
+
     def predictor(self, module):
         predictor_module = import_sam2("sam2.sam2_image_predictor")
         predictor = predictor_module.SAM2ImagePredictor(module)
@@ -129,6 +135,11 @@ class Sam2Model(Sam2PredictorMixin):
                 f"(or set extractor.model.checkpoint=/path/to/{filename})"
             )
         return path
+
+    def stamp(self) -> tuple | None:
+        """The checkpoint as it is now (the model cache's key: a file replaced under the same name is loaded
+        anew)."""
+        return file_stamp(self.checkpoint_path())
 
     def build(self):
         path = self.check()
