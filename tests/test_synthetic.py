@@ -64,9 +64,8 @@ def test_datasets_of_one_process_share_each_scene_and_no_one_can_change_it(monke
     arrays = (first.image, first.visible, first.amodal, first.extras["unoccluded"], *first.others)
     for array in arrays:  # a sample's arrays are its own: changed, they change no other sample
         array[...] = 0
-    for array, kept in zip(arrays, (again.image, again.visible, again.amodal, again.extras["unoccluded"],
-                                    *again.others)):
-        assert kept.any()
+    assert all(kept.any() for kept in (again.image, again.visible, again.amodal, again.extras["unoccluded"],
+                                       *again.others))
     scene = synthetic._SCENES.get((6, 0, 96, (3, 6), 0.7, "test"), lambda: None)
     with pytest.raises(ValueError, match="read-only"):  # and the scene they are copied from is locked
         scene.image[0, 0] = 1
