@@ -13,7 +13,9 @@ OUT=${OUT:-outputs/gpu}
 PYTHON=${PYTHON:-python3}
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-if ! "$PYTHON" -c "import diffusers, hydra, segment_anything, sam2, iopath, optimum.quanto" 2>/dev/null; then
+# whether the packages are there, found without importing them (importing diffusers alone takes seconds)
+if ! "$PYTHON" -c "import importlib.util as u, sys
+sys.exit(any(u.find_spec(m) is None for m in ('diffusers', 'hydra', 'segment_anything', 'sam2', 'iopath', 'optimum.quanto')))" 2>/dev/null; then
   "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site:$PYTHONPATH
 fi
