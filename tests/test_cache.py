@@ -54,6 +54,7 @@ def test_weights_retrained_into_the_same_folder_miss_the_cache(tmp_path):
     assert InpaintedImageCache(tmp_path / "cache", settings).root != before
     hub = {"backbone": {"pipeline": {"model": "org/not-a-folder"}, "device": "cpu"}}
     assert InpaintedImageCache(tmp_path / "cache", hub).settings["backbone"]["weights"] is None
+    assert not InpaintedImageCache(tmp_path / "cache", hub).enabled  # not downloaded: see below
 
 
 def hub_snapshot(cache, commit: str) -> None:
@@ -85,7 +86,13 @@ def test_new_weights_under_the_same_name_are_loaded_again_and_miss_the_disk_cach
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     hub = PretrainedPipeline("sd", "org/model")
     settings = {"backbone": {"pipeline": {"model": "org/model"}, "device": "cpu"}}
+    # not downloaded yet: which weights the run will download is unknown, so the cache is off for it,
+    # unless the revision is a commit
+    assert not InpaintedImageCache(tmp_path / "cache", settings).enabled
+    pinned = {"backbone": {"pipeline": {"model": "org/model", "revision": "c" * 40}, "device": "cpu"}}
+    assert InpaintedImageCache(tmp_path / "cache", pinned).enabled
     hub_snapshot(tmp_path / "hub", "a" * 40)
+    assert InpaintedImageCache(tmp_path / "cache", settings).enabled
     before, key = hub.identity(), InpaintedImageCache(tmp_path / "cache", settings).root
     assert InpaintedImageCache(tmp_path / "cache", settings).settings["backbone"]["weights"] == "a" * 40
     hub_snapshot(tmp_path / "hub", "b" * 40)  # `huggingface-cli download org/model` again, main has moved

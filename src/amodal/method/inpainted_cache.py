@@ -25,6 +25,7 @@ import importlib
 import io
 import json
 import logging
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -36,7 +37,7 @@ from PIL import Image
 
 import amodal
 from amodal.data.files import safe_name, write_atomic
-from amodal.models.stamps import weights_stamp
+from amodal.models.stamps import is_local, weights_stamp
 from amodal.sample import ObjectKey
 
 log = logging.getLogger(__name__)
@@ -120,10 +121,18 @@ class InpaintedImageCache:
         device = str(backbone.pop("device", "cpu"))
         backbone["device_type"] = device.split(":")[0]
         pipeline = backbone.get("pipeline")
+        unknown_weights = False
         if isinstance(pipeline, dict) and pipeline.get("model"):
-            backbone["weights"] = weights_stamp(pipeline["model"], pipeline.get("revision"))
+            model, revision = str(pipeline["model"]), pipeline.get("revision")
+            backbone["weights"] = weights_stamp(model, revision)
+            pinned = isinstance(revision, str) and re.fullmatch("[0-9a-f]{40}", revision) is not None
+            unknown_weights = backbone["weights"] is None and not is_local(model) and not pinned
         settings["backbone"] = backbone
         settings["code"] = code_stamps(settings)
+        if enabled and unknown_weights:  # a later download of the same name may be other weights: no key can tell
+            log.info("the inpainting cache is off for this run: %s is not in the Hugging Face cache yet, so the "
+                     "weights it will download are not known in advance (the next run uses the cache)", model)
+            enabled = False
         self.enabled = enabled
         self.settings = settings
         self.root = Path(dir).expanduser() / settings_key(settings)
