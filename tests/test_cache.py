@@ -40,6 +40,15 @@ def test_settings_that_do_not_change_the_inpainting_keep_the_key(tmp_path):
             assert cache_folder(tmp_path, change) == base, change
 
 
+def retrain(weights) -> None:
+    """New weights of the same size (the same architecture), written a second later than the old."""
+    import os
+
+    before = weights.stat()
+    weights.write_bytes(bytes(255 - b for b in weights.read_bytes()))
+    os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+
+
 def test_weights_retrained_into_the_same_folder_miss_the_cache(tmp_path):
     from amodal.method.inpainted_cache import InpaintedImageCache
 
@@ -50,7 +59,7 @@ def test_weights_retrained_into_the_same_folder_miss_the_cache(tmp_path):
     settings = {"backbone": {"pipeline": {"model": str(model)}, "device": "cpu"}}
     before = InpaintedImageCache(tmp_path / "cache", settings).root
     assert InpaintedImageCache(tmp_path / "cache", settings).root == before  # nothing changed: the same entry
-    weights.write_bytes(b"second, retrained")
+    retrain(weights)
     assert InpaintedImageCache(tmp_path / "cache", settings).root != before
     hub = {"backbone": {"pipeline": {"model": "org/not-a-folder"}, "device": "cpu"}}
     assert InpaintedImageCache(tmp_path / "cache", hub).settings["backbone"]["weights"] is None
@@ -80,7 +89,7 @@ def test_new_weights_under_the_same_name_are_loaded_again_and_miss_the_disk_cach
     local = PretrainedPipeline("sd", str(tmp_path / "pipeline"))
     before = local.identity()
     assert local.identity() == before
-    (folder / "diffusion_pytorch_model.safetensors").write_bytes(b"second, retrained")
+    retrain(folder / "diffusion_pytorch_model.safetensors")
     assert local.identity() != before
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))

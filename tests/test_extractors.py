@@ -100,7 +100,10 @@ def test_a_checkpoint_replaced_under_the_same_name_is_loaded_anew(model, tmp_pat
     extractor = PointPromptExtractor(model(checkpoint=str(checkpoint)), device="cpu")
     first = extractor.predictor()
     assert extractor.predictor() is first and len(builds) == 1
-    checkpoint.write_bytes(b"fine-tuned weights")
+    fine_tuned = bytes(255 - b for b in checkpoint.read_bytes())  # the same size, written a second later
+    mtime = checkpoint.stat().st_mtime_ns
+    checkpoint.write_bytes(fine_tuned)
+    os.utime(checkpoint, ns=(mtime, mtime + 1_000_000_000))
     assert extractor.predictor() is not first and len(builds) == 2
 
 

@@ -97,12 +97,17 @@ def test_the_report_refuses_by_category_when_no_run_names_one(run_app):
     assert "Traceback" not in report.stderr
 
 
-def test_the_runs_table_and_the_plot_carry_miou_occ(area_run, tmp_path):
+def test_the_runs_table_and_the_plot_carry_miou_occ(area_run, tmp_path, monkeypatch):
+    from amodal.eval import plot
+
     metrics = json.loads((area_run / "metrics.json").read_text())
     out = tmp_path / "report"
+    drawn = []  # the report's buckets.png: which metric it was drawn for
+    monkeypatch.setattr(plot, "bucket_figure", lambda records, tables=(), baseline=False, metric="miou":
+                        drawn.append(metric) or bucket_figure(records, tables, baseline, metric))
     report = in_process("amodal-report", str(area_run), "--out", str(out), "--metric", "miou_occ")
     assert report.returncode == 0, report.stderr
-    assert (out / "buckets.png").is_file()
+    assert (out / "buckets.png").is_file() and drawn == ["miou_occ"]
     header, _, row = [line.split("|")[1:-1] for line in report.stdout.splitlines() if line.startswith("|")][:3]
     header, row = [c.strip() for c in header], [c.strip() for c in row]
     assert row[header.index("mIoU_occ")] == f"{100 * metrics['miou_occ']:.1f} (n={metrics['n_occ']})"

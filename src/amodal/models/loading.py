@@ -19,8 +19,7 @@ import torch
 
 from amodal.errors import ConfigError, ModelNotFoundError
 from amodal.models.pipelines import PIPELINES
-from amodal.models.stamps import is_local as _is_local
-from amodal.models.stamps import weights_stamp
+from amodal.models.stamps import is_local, weights_stamp
 from amodal.models.tiny import tiny_pipeline
 
 log = logging.getLogger(__name__)
@@ -122,7 +121,7 @@ class PretrainedPipeline(PipelineSource):
         return ("pretrained", self.family, self.model, self.revision, self.variant, self.quantize, stamp)
 
     def _how_to_get(self) -> str:
-        if _is_local(self.model):
+        if is_local(self.model):
             return ("the folder is incomplete or damaged: write the pipeline into it again (save_pretrained), "
                     "or point backbone.pipeline.model at another folder")
         revision = f" --revision {self.revision}" if self.revision else ""
@@ -132,7 +131,7 @@ class PretrainedPipeline(PipelineSource):
                 "or set backbone.pipeline.model to a local pipeline folder")
 
     def check(self) -> None:
-        if _is_local(self.model):
+        if is_local(self.model):
             folder = Path(self.model).expanduser()
             if not (folder / "model_index.json").is_file():
                 raise ModelNotFoundError(
@@ -160,7 +159,7 @@ class PretrainedPipeline(PipelineSource):
         try:
             with quiet_loading():
                 pipe = cls.from_pretrained(
-                    str(Path(self.model).expanduser()) if _is_local(self.model) else self.model,
+                    str(Path(self.model).expanduser()) if is_local(self.model) else self.model,
                     revision=self.revision, variant=self.variant, dtype=dtype,
                     local_files_only=self.local_files_only, **extra,
                 )
